@@ -1,0 +1,109 @@
+package fetcher
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// File polls a path on the local file system for a new binary.
+//
+// A change is noticed by the file's size and modification time; the master
+// then compares the content hash, so touching the file without changing it
+// costs one read and no restart. A file that is still being written (its
+// size or modification time keeps changing) is waited for, up to a few
+// seconds, before it is read. Publishing atomically (write elsewhere, then
+// rename onto Path) is the most reliable way to hand over a binary.
+//
+// A missing file is not an error: File keeps waiting for one to appear.
+type File struct {
+	// Path is the file to watch. Required.
+	Path string
+	// Interval is the time between checks. Values below one second are
+	// raised to one second.
+	Interval time.Duration
+
+	// last is the size and modification time seen by the previous check.
+	last    fileStamp
+	checked bool
+}
+
+// fileStamp identifies one version of a file cheaply.
+type fileStamp struct {
+	exists  bool
+	size    int64
+	modTime time.Time
+}
+
+// settleChecks and settleInterval bound how long File waits for a file that
+// is still being written.
+const (
+	settleInterval = 250 * time.Millisecond
+	settleChecks   = 20
+)
+
+// Init validates Path and sets the default Interval. A file already present
+// at start-up is offered by the first Fetch; the master skips it when it is
+// the running binary.
+func (f *File) Init() error {
+	if f.Path == "" {
+		return errors.New("fetcher.File: Path is required")
+	}
+	if f.Interval < time.Second {
+		f.Interval = time.Second
+	}
+	return nil
+}
+
+// Fetch sleeps for Interval (except on the first call), then returns the
+// file at Path if its size or modification time changed since the last call.
+func (f *File) Fetch() (io.Reader, error) {
+	if f.checked {
+		time.Sleep(f.Interval)
+	}
+	f.checked = true
+	stamp, err := statFile(f.Path)
+	if err != nil {
+		return nil, err
+	}
+	if stamp == f.last || !stamp.exists {
+		f.last = stamp
+		return nil, nil
+	}
+	// Wait until two consecutive looks agree, so a file mid-copy is not read.
+	for i := 0; ; i++ {
+		if i == settleChecks {
+			return nil, fmt.Errorf("fetcher.File: %s is still changing after %s", f.Path, settleInterval*settleChecks)
+		}
+		time.Sleep(settleInterval)
+		again, err := statFile(f.Path)
+		if err != nil {
+			return nil, err
+		}
+		if again == stamp {
+			break
+		}
+		stamp = again
+	}
+	file, err := os.Open(f.Path)
+	if err != nil {
+		return nil, fmt.Errorf("fetcher.File: %w", err)
+	}
+	f.last = stamp
+	return file, nil
+}
+
+// statFile returns the stamp of path; a missing file is a stamp with
+// exists == false, not an error.
+func statFile(path string) (fileStamp, error) {
+	info, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return fileStamp{}, nil
+	}
+	if err != nil {
+		return fileStamp{}, fmt.Errorf("fetcher.File: %w", err)
+	}
+	return fileStamp{exists: true, size: info.Size(), modTime: info.ModTime()}, nil
+}
