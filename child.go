@@ -1,0 +1,211 @@
+//go:build unix
+
+package overseer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/seed-710818af/overseer/graceful"
+)
+
+// Messages on the control channel, one per line, child to master.
+const (
+	msgReady   = "ready"   // the child can serve; the master may drain the previous one
+	msgRestart = "restart" // Restart was called in the child
+)
+
+// child is this process when the master started it: it runs the program
+// on the inherited listeners, reports readiness, and drains on request.
+type child struct {
+	cfg       *Config
+	log       *slog.Logger
+	ctl       *os.File
+	listeners []*graceful.Listener
+	state     State
+
+	ctlMu     sync.Mutex // serialises writes to ctl
+	readyOnce sync.Once
+	drainOnce sync.Once
+
+	drainMu      sync.Mutex
+	drainStarted time.Time // zero until the drain begins
+}
+
+// runChild runs the program in a child process and returns once it is done
+// and the connections it accepted are closed.
+func runChild(c *Config) error {
+	ch, err := newChild(c)
+	if err != nil {
+		return err
+	}
+	setRestarter(ch.requestRestart)
+	go ch.watchMaster()
+	go ch.watchSignals()
+	go ch.watchAccepting()
+	if len(ch.listeners) == 0 {
+		ch.ready()
+	}
+	ch.log.Debug("starting program")
+	c.Program(ch.state)
+	ch.finish()
+	return nil
+}
+
+// newChild reads what the master passed in the environment and descriptors.
+func newChild(c *Config) (*child, error) {
+	id := os.Getenv(envChildID)
+	n, err := strconv.Atoi(os.Getenv(envNumFDs))
+	if err != nil || n < 0 {
+		return nil, fmt.Errorf("overseer child: bad %s=%q", envNumFDs, os.Getenv(envNumFDs))
+	}
+	ch := &child{
+		cfg: c,
+		log: c.Logger.With("role", "child", "child", id, "pid", os.Getpid()),
+		ctl: os.NewFile(ctlFD, "overseer-control"),
+		state: State{
+			Enabled:          true,
+			ID:               os.Getenv(envBinID),
+			StartedAt:        time.Now(),
+			Address:          c.Address,
+			Addresses:        c.Addresses,
+			GracefulShutdown: make(chan bool),
+			BinPath:          os.Getenv(envBinPath),
+		},
+	}
+	ch.state.ready = ch.ready
+	for i := 0; i < n; i++ {
+		f := os.NewFile(uintptr(firstListFD+i), "overseer-listener")
+		l, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("overseer child: inherit listener %d: %w", i, err)
+		}
+		gl := graceful.NewListener(l)
+		ch.listeners = append(ch.listeners, gl)
+		ch.state.Listeners = append(ch.state.Listeners, gl)
+	}
+	if n > 0 {
+		ch.state.Listener = ch.state.Listeners[0]
+	}
+	// The program's own subprocesses are not overseer children.
+	for _, k := range []string{envChildID, envBinID, envBinPath, envNumFDs} {
+		os.Unsetenv(k)
+	}
+	return ch, nil
+}
+
+// send writes one message to the master. A failure means the master is
+// gone, which watchMaster handles.
+func (ch *child) send(msg string) {
+	ch.ctlMu.Lock()
+	defer ch.ctlMu.Unlock()
+	if _, err := ch.ctl.Write([]byte(msg + "\n")); err != nil {
+		ch.log.Debug("control channel write failed", "msg", msg, "err", err)
+	}
+}
+
+// ready reports readiness to the master, once.
+func (ch *child) ready() {
+	ch.readyOnce.Do(func() {
+		ch.log.Debug("ready", "after", time.Since(ch.state.StartedAt))
+		ch.send(msgReady)
+	})
+}
+
+// requestRestart asks the master for a restart.
+func (ch *child) requestRestart() { ch.send(msgRestart) }
+
+// watchAccepting reports readiness when the program first calls Accept.
+func (ch *child) watchAccepting() {
+	cases := make(chan struct{}, len(ch.listeners))
+	for _, l := range ch.listeners {
+		go func(l *graceful.Listener) {
+			<-l.Accepting()
+			cases <- struct{}{}
+		}(l)
+	}
+	if len(ch.listeners) > 0 {
+		<-cases
+		ch.ready()
+	}
+}
+
+// watchMaster drains when the control channel ends: the master is gone.
+func (ch *child) watchMaster() {
+	// The master sends nothing today; anything it sends later is skipped.
+	_, _ = io.Copy(io.Discard, ch.ctl)
+	ch.log.Warn("master process is gone; draining")
+	ch.drain()
+}
+
+// watchSignals drains on RestartSignal, SIGTERM or SIGINT.
+func (ch *child) watchSignals() {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, drainSignals(ch.cfg.RestartSignal)...)
+	s := <-sigs
+	ch.log.Debug("drain requested", "signal", s)
+	ch.drain()
+}
+
+// drain stops accepting and tells the program to finish, once. A drain
+// that has not finished after TerminateTimeout ends the process.
+func (ch *child) drain() {
+	ch.drainOnce.Do(func() {
+		ch.drainMu.Lock()
+		ch.drainStarted = time.Now()
+		ch.drainMu.Unlock()
+		close(ch.state.GracefulShutdown)
+		for _, l := range ch.listeners {
+			_ = l.Close()
+		}
+		time.AfterFunc(ch.cfg.TerminateTimeout, func() {
+			ch.log.Error("drain did not finish within TerminateTimeout; exiting", "timeout", ch.cfg.TerminateTimeout, "open_connections", ch.openConnections())
+			os.Exit(1)
+		})
+	})
+}
+
+// finish runs after the program returns: it closes the listeners and
+// waits, up to TerminateTimeout from the start of the drain, for the
+// connections the program accepted to close at a request boundary.
+func (ch *child) finish() {
+	ch.drainMu.Lock()
+	start := ch.drainStarted
+	ch.drainMu.Unlock()
+	if start.IsZero() {
+		start = time.Now()
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), start.Add(ch.cfg.TerminateTimeout))
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, l := range ch.listeners {
+		wg.Add(1)
+		go func(l *graceful.Listener) {
+			defer wg.Done()
+			_ = l.Shutdown(ctx)
+		}(l)
+	}
+	wg.Wait()
+	if n := ch.openConnections(); n > 0 {
+		ch.log.Warn("exiting with connections still open", "open_connections", n)
+	}
+	ch.log.Debug("program done", "drain", time.Since(start))
+}
+
+// openConnections counts accepted connections not yet closed.
+func (ch *child) openConnections() int {
+	n := 0
+	for _, l := range ch.listeners {
+		n += l.Active()
+	}
+	return n
+}

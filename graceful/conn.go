@@ -1,0 +1,150 @@
+package graceful
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// Conn is a connection accepted by a Listener. It is removed from the
+// listener's tracked set when closed.
+//
+// Conn watches its own traffic to find request boundaries: a Read that
+// starts after the connection has written a response to everything it read
+// waits for the client's next request. Once the listener is shutting down,
+// such a Read ends the connection (it returns io.EOF) instead of waiting, so
+// the server closes it between requests, never in the middle of one.
+type Conn struct {
+	net.Conn
+	owner *Listener
+
+	mu           sync.Mutex
+	wroteLast    bool      // the last event was a write, not data from the client
+	reading      bool      // a Read is blocked
+	readAtBound  bool      // the blocked Read started at a request boundary
+	finishing    bool      // close at the next request boundary
+	interrupted  bool      // finish() broke a blocked boundary Read
+	readDeadline time.Time // the deadline the server set, restored after an interrupt
+	closeOnce    sync.Once
+	closeErr     error
+}
+
+// Read reads from the connection; see the type's comment for how it ends
+// connections at request boundaries during a shutdown.
+func (c *Conn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	atBound := c.wroteLast
+	if atBound && c.finishing {
+		c.mu.Unlock()
+		return c.readFinal(p)
+	}
+	c.reading, c.readAtBound = true, atBound
+	c.mu.Unlock()
+
+	n, err := c.Conn.Read(p)
+
+	c.mu.Lock()
+	c.reading = false
+	interrupted := c.interrupted
+	c.interrupted = false
+	if n > 0 {
+		c.wroteLast = false
+	}
+	if interrupted {
+		// finish() moved the deadline to break this Read; put back the
+		// server's own deadline for whatever reads come next.
+		_ = c.Conn.SetReadDeadline(c.readDeadline)
+	}
+	c.mu.Unlock()
+	if interrupted && n == 0 && isTimeout(err) {
+		return 0, io.EOF
+	}
+	return n, err
+}
+
+// readFinal is the Read at a request boundary during a shutdown: it
+// returns data the client already sent, if any, and io.EOF otherwise.
+func (c *Conn) readFinal(p []byte) (int, error) {
+	c.mu.Lock()
+	deadline := c.readDeadline
+	c.mu.Unlock()
+	if err := c.Conn.SetReadDeadline(farPast); err != nil {
+		return 0, io.EOF
+	}
+	n, err := c.Conn.Read(p)
+	_ = c.Conn.SetReadDeadline(deadline)
+	if n > 0 {
+		c.mu.Lock()
+		c.wroteLast = false
+		c.mu.Unlock()
+		return n, nil
+	}
+	if err == nil || isTimeout(err) {
+		return 0, io.EOF
+	}
+	return 0, err
+}
+
+// Write writes to the connection and records that a response went out.
+func (c *Conn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if n > 0 {
+		c.mu.Lock()
+		c.wroteLast = true
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// SetDeadline sets both deadlines, remembering the read deadline.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.readDeadline = t
+	c.mu.Unlock()
+	return c.Conn.SetDeadline(t)
+}
+
+// SetReadDeadline sets the read deadline and remembers it.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.readDeadline = t
+	c.mu.Unlock()
+	return c.Conn.SetReadDeadline(t)
+}
+
+// Close closes the connection and stops tracking it. It is idempotent.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		c.closeErr = c.Conn.Close()
+		c.owner.forget(c)
+	})
+	return c.closeErr
+}
+
+// Unwrap returns the underlying connection, for code that needs the
+// concrete type (for example *net.TCPConn to set socket options).
+func (c *Conn) Unwrap() net.Conn { return c.Conn }
+
+// finish switches the connection to closing at its next request boundary
+// and breaks a Read that is already waiting at one.
+func (c *Conn) finish() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.finishing = true
+	if c.reading && c.readAtBound && !c.interrupted {
+		c.interrupted = true
+		_ = c.Conn.SetReadDeadline(farPast)
+	}
+}
+
+// isTimeout reports whether err is a deadline expiry.
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,167 @@
+package graceful
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// DefaultIdleGrace is how long Serve lets a keep-alive connection stay idle
+// during a drain before closing it. A busy client sends its next request
+// well within it and gets a response with "Connection: close"; a client
+// that is closing anyway loses nothing.
+const DefaultIdleGrace = 100 * time.Millisecond
+
+// Serve serves HTTP on l with srv until drain is closed (or receives a
+// value), then drains srv and returns nil once every connection is closed.
+//
+// The drain loses no request and makes no client retry: Serve stops
+// accepting, lets in-flight requests finish, answers every request that
+// arrives on an open connection with "Connection: close" so the client
+// knows not to reuse it, and closes connections that stay idle for
+// DefaultIdleGrace. Nothing is closed while a request is on it.
+//
+// Serve sets srv.Handler's wrapper and srv.ConnState hook for the call (the
+// previous ConnState, if any, is still called) and must not be used with a
+// server that is serving elsewhere. If srv.Serve fails before the drain,
+// Serve returns its error. The drain has no deadline of its own: the process
+// supervising it (overseer's TerminateTimeout) bounds it.
+//
+// Use it with overseer as:
+//
+//	func program(state overseer.State) {
+//		srv := &http.Server{Handler: handler}
+//		graceful.Serve(srv, state.Listener, state.GracefulShutdown)
+//	}
+func Serve(srv *http.Server, l net.Listener, drain <-chan bool) error {
+	d := newDrainer(srv, DefaultIdleGrace)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	select {
+	case err := <-served:
+		return err
+	case <-drain:
+	}
+	d.start()
+	_ = l.Close()
+	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	d.wait()
+	// Nothing is left open; Shutdown only marks srv as closed.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return srv.Shutdown(ctx)
+}
+
+// drainer tracks a server's connections through its ConnState hook and
+// closes them one by one once the drain starts.
+type drainer struct {
+	idleGrace time.Duration
+
+	mu       sync.Mutex
+	draining bool
+	conns    map[net.Conn]*connInfo
+	changed  chan struct{} // closed and replaced on every state change
+}
+
+// connInfo is what the drainer knows about one connection.
+type connInfo struct {
+	state     http.ConnState
+	idleSince time.Time
+}
+
+// newDrainer installs its hooks on srv.
+func newDrainer(srv *http.Server, idleGrace time.Duration) *drainer {
+	d := &drainer{idleGrace: idleGrace, conns: make(map[net.Conn]*connInfo), changed: make(chan struct{})}
+	next := srv.ConnState
+	srv.ConnState = func(c net.Conn, s http.ConnState) {
+		d.track(c, s)
+		if next != nil {
+			next(c, s)
+		}
+	}
+	handler := srv.Handler
+	if handler == nil {
+		handler = http.DefaultServeMux
+	}
+	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 1 && d.isDraining() {
+			w.Header().Set("Connection", "close")
+		}
+		handler.ServeHTTP(w, r)
+	})
+	return d
+}
+
+// track records a connection's new state.
+func (d *drainer) track(c net.Conn, s http.ConnState) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch s {
+	case http.StateClosed, http.StateHijacked:
+		delete(d.conns, c)
+	default:
+		info := d.conns[c]
+		if info == nil {
+			info = &connInfo{}
+			d.conns[c] = info
+		}
+		info.state = s
+		if s == http.StateIdle || s == http.StateNew {
+			info.idleSince = time.Now()
+		}
+	}
+	close(d.changed)
+	d.changed = make(chan struct{})
+}
+
+// isDraining reports whether the drain has started.
+func (d *drainer) isDraining() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.draining
+}
+
+// start begins the drain.
+func (d *drainer) start() {
+	d.mu.Lock()
+	d.draining = true
+	d.mu.Unlock()
+}
+
+// wait closes connections as they pass the idle grace and returns when
+// none is left. Active connections close themselves after their response,
+// which carries "Connection: close".
+func (d *drainer) wait() {
+	for {
+		d.mu.Lock()
+		if len(d.conns) == 0 {
+			d.mu.Unlock()
+			return
+		}
+		now := time.Now()
+		next := d.idleGrace
+		for c, info := range d.conns {
+			if info.state != http.StateIdle && info.state != http.StateNew {
+				continue
+			}
+			if idle := now.Sub(info.idleSince); idle >= d.idleGrace {
+				_ = c.Close()
+			} else if left := d.idleGrace - idle; left < next {
+				next = left
+			}
+		}
+		changed := d.changed
+		d.mu.Unlock()
+		timer := time.NewTimer(next)
+		select {
+		case <-changed:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}

@@ -1,0 +1,406 @@
+//go:build unix
+
+package overseer
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"time"
+)
+
+// The restart sequence.
+//
+// One goroutine, the event loop in (*master).run, owns every piece of
+// state below; everything else (signals, child exits, control messages,
+// timers, the fetcher) reaches it as an event. A restart:
+//
+//  1. starts a new child on the same sockets (pending);
+//  2. waits for it to report ready, at most ReadyTimeout;
+//  3. makes it the active child and only then tells the old one to drain,
+//     killing the old one if it has not exited after TerminateTimeout.
+//
+// A pending child that exits or is not ready in time is killed; the active
+// child keeps serving, and an upgrade it came from is rolled back. Restart
+// requests that arrive during a restart are folded into one more restart
+// after it.
+
+// event is something the event loop reacts to.
+type event interface{}
+
+type (
+	signalEvent  struct{ sig os.Signal }
+	restartEvent struct{ reason string }
+	readyEvent   struct{ child *childProc }
+	exitEvent    struct {
+		child  *childProc
+		code   int
+		status string
+		err    error
+	}
+	readyTimeoutEvent struct{ child *childProc }
+	upgradeEvent      struct{ staged *stagedBinary }
+)
+
+// master is the long-lived first process.
+type master struct {
+	cfg     *Config
+	log     *slog.Logger
+	bin     *binary
+	sockets []*os.File
+	spawner *spawner
+	events  chan event
+	up      *upgrader // nil without a Fetcher
+
+	// Owned by the event loop.
+	nextID   int
+	active   *childProc
+	pending  *restart
+	again    bool                // another restart was asked for during this one
+	queued   *stagedBinary       // an upgrade waiting for the current restart
+	unproven *installed          // installed binary no child has run successfully yet
+	draining map[*childProc]bool // old children finishing their work
+	stopping bool                // the service is shutting down
+	exitCode int                 // what the master exits with once stopping
+}
+
+// restart is a restart under way.
+type restart struct {
+	child   *childProc
+	reason  string
+	begun   time.Time
+	timer   *time.Timer
+	timeout bool       // the child missed ReadyTimeout and was killed
+	upgrade *installed // the upgrade this restart runs, if any
+}
+
+// runMaster becomes the master: it opens the sockets, starts the first
+// child, and exits the process with the service's exit code.
+func runMaster(c *Config) error {
+	bin, err := currentBinary()
+	if err != nil {
+		return err
+	}
+	sockets, err := listen(c.Addresses)
+	if err != nil {
+		return err
+	}
+	m := &master{
+		cfg:      c,
+		log:      c.Logger.With("role", "master", "pid", os.Getpid()),
+		bin:      bin,
+		sockets:  sockets,
+		spawner:  newSpawner(),
+		events:   make(chan event, 64),
+		draining: make(map[*childProc]bool),
+	}
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, append(forwardedSignals, c.RestartSignal)...)
+	first, err := m.startChild()
+	if err != nil {
+		signal.Stop(sigs)
+		closeAll(sockets)
+		return err
+	}
+	m.active = first
+	m.log.Info("started", "binary", bin.path, "id", short(bin.currentID()), "child", first.id, "child_pid", first.proc.Pid, "addresses", c.Addresses)
+	go func() {
+		for s := range sigs {
+			m.events <- signalEvent{sig: s}
+		}
+	}()
+	setRestarter(func() { m.events <- restartEvent{reason: "Restart() called"} })
+	if c.Fetcher != nil {
+		if m.up, err = newUpgrader(c, m.log, bin); err != nil {
+			m.log.Warn("upgrades disabled", "err", err)
+		} else {
+			go m.up.fetchLoop(m.events)
+		}
+	}
+	code := m.run()
+	if m.up != nil {
+		m.up.abandon()
+	}
+	closeAll(sockets)
+	m.log.Info("exiting", "code", code)
+	os.Exit(code)
+	return nil
+}
+
+// run is the event loop. It returns the exit code once the service has
+// stopped and every child is gone.
+func (m *master) run() int {
+	for ev := range m.events {
+		switch e := ev.(type) {
+		case signalEvent:
+			m.onSignal(e.sig)
+		case restartEvent:
+			m.onRestart(e.reason)
+		case readyEvent:
+			m.onReady(e.child)
+		case readyTimeoutEvent:
+			m.onReadyTimeout(e.child)
+		case exitEvent:
+			m.onExit(e)
+		case upgradeEvent:
+			m.onUpgrade(e.staged)
+		}
+		if m.stopping && m.active == nil && m.pending == nil && len(m.draining) == 0 {
+			return m.exitCode
+		}
+	}
+	return 1
+}
+
+// onSignal handles a signal to the master.
+func (m *master) onSignal(s os.Signal) {
+	if s == m.cfg.RestartSignal {
+		m.onRestart("signal " + s.String())
+		return
+	}
+	if m.active == nil {
+		m.log.Debug("no child to forward the signal to", "signal", s)
+		return
+	}
+	m.log.Debug("forwarding signal", "signal", s, "child", m.active.id)
+	m.active.signal(s)
+	if isStopSignal(s) {
+		m.stop("signal " + s.String())
+	}
+}
+
+// stop begins shutting the service down: a pending child is killed, and
+// the active one (already told to stop) is killed if it outlives
+// TerminateTimeout.
+func (m *master) stop(reason string) {
+	if !m.stopping {
+		m.log.Info("stopping", "reason", reason)
+	}
+	m.stopping = true
+	if m.pending != nil {
+		_ = m.pending.child.proc.Kill()
+	}
+	if m.active != nil {
+		m.active.killAfter(m.cfg.TerminateTimeout, "did not stop within TerminateTimeout")
+	}
+}
+
+// onRestart begins a restart, or folds the request into one under way.
+func (m *master) onRestart(reason string) {
+	switch {
+	case m.stopping:
+		m.log.Debug("restart ignored: stopping", "reason", reason)
+	case m.cfg.NoRestart:
+		m.log.Info("restarts are disabled (NoRestart): draining and exiting instead", "reason", reason)
+		m.active.signal(m.cfg.RestartSignal)
+		m.stop(reason)
+	case m.pending != nil:
+		m.again = true
+		m.log.Debug("restart already under way; one more will follow", "reason", reason)
+	default:
+		m.beginRestart(reason)
+	}
+}
+
+// beginRestart starts a new child from the binary on disk.
+func (m *master) beginRestart(reason string) {
+	up := m.unproven
+	c, err := m.startChild()
+	if err != nil {
+		m.log.Error("restart failed: cannot start a new child; the current child keeps serving", "reason", reason, "err", err)
+		m.rollback(up, "the new binary could not be started")
+		return
+	}
+	r := &restart{child: c, reason: reason, begun: time.Now(), upgrade: up}
+	r.timer = time.AfterFunc(m.cfg.ReadyTimeout, func() { m.events <- readyTimeoutEvent{child: c} })
+	m.pending = r
+	c.log.Info("restart begun", "reason", reason, "id", short(c.binID))
+}
+
+// onReady completes a restart: the new child becomes active and the old
+// one drains.
+func (m *master) onReady(c *childProc) {
+	c.readyAt = time.Now()
+	r := m.pending
+	if r == nil || r.child != c {
+		if c == m.active {
+			c.log.Info("child ready", "after", c.readyAt.Sub(c.started).Round(time.Microsecond))
+		}
+		return
+	}
+	r.timer.Stop()
+	m.pending = nil
+	old := m.active
+	m.active = c
+	if r.upgrade != nil && m.unproven == r.upgrade {
+		m.unproven = nil
+	}
+	c.log.Info("restart complete: new child ready", "reason", r.reason, "handover", c.readyAt.Sub(r.begun).Round(time.Microsecond))
+	if old != nil {
+		m.drain(old)
+	}
+	m.afterRestart()
+}
+
+// drain tells an old child to finish its work and exit.
+func (m *master) drain(c *childProc) {
+	c.drainAt = time.Now()
+	m.draining[c] = true
+	c.signal(m.cfg.RestartSignal)
+	c.killAfter(m.cfg.TerminateTimeout, "did not finish draining within TerminateTimeout")
+}
+
+// onReadyTimeout kills a new child that did not become ready in time.
+func (m *master) onReadyTimeout(c *childProc) {
+	if m.pending == nil || m.pending.child != c {
+		return
+	}
+	m.pending.timeout = true
+	c.log.Error("new child not ready in time; killing it", "timeout", m.cfg.ReadyTimeout)
+	_ = c.proc.Kill()
+}
+
+// onExit handles a child's exit.
+func (m *master) onExit(e exitEvent) {
+	c := e.child
+	c.stopTimers()
+	switch {
+	case m.pending != nil && m.pending.child == c:
+		r := m.pending
+		m.pending = nil
+		r.timer.Stop()
+		why := fmt.Sprintf("it exited with code %d before it was ready", e.code)
+		if r.timeout {
+			why = fmt.Sprintf("it was not ready within %s", m.cfg.ReadyTimeout)
+		}
+		if !m.stopping {
+			c.log.Error("restart failed: the current child keeps serving", "reason", r.reason, "why", why, "status", e.status)
+			m.rollback(r.upgrade, why)
+			m.afterRestart()
+		}
+	case m.draining[c]:
+		delete(m.draining, c)
+		c.log.Info("old child exited", "drain", time.Since(c.drainAt).Round(time.Microsecond), "code", e.code)
+	case c == m.active:
+		m.active = nil
+		m.exitCode = e.code
+		if m.stopping {
+			c.log.Info("child exited", "code", e.code, "status", e.status)
+		} else {
+			c.log.Error("child exited unexpectedly; stopping with its exit code", "code", e.code, "status", e.status)
+		}
+		m.stop("child exited")
+	}
+}
+
+// afterRestart starts what waited for the restart that just ended: a
+// queued upgrade, or one more restart.
+func (m *master) afterRestart() {
+	if m.stopping {
+		return
+	}
+	if s := m.queued; s != nil {
+		m.queued = nil
+		m.again = false
+		m.onUpgrade(s)
+		return
+	}
+	if m.again {
+		m.again = false
+		m.beginRestart("restart requested during the previous one")
+	}
+}
+
+// onUpgrade installs a fetched, verified binary and restarts into it.
+func (m *master) onUpgrade(s *stagedBinary) {
+	switch {
+	case m.stopping:
+		s.discard()
+		return
+	case m.pending != nil:
+		if m.queued != nil {
+			m.queued.discard()
+		}
+		m.queued = s
+		return
+	}
+	inst, err := m.up.install(s)
+	if err != nil {
+		m.log.Error("upgrade failed: cannot install the new binary; the binary on disk is unchanged", "id", short(s.id), "err", err)
+		return
+	}
+	m.unproven = inst
+	m.log.Info("upgrade installed", "from", short(inst.prevID), "to", short(inst.id))
+	if m.cfg.NoRestartAfterFetch {
+		m.log.Info("not restarting (NoRestartAfterFetch): the next restart runs the new binary")
+		return
+	}
+	m.onRestart("upgrade to " + short(inst.id))
+}
+
+// rollback puts back the binary an upgrade replaced, and quarantines the
+// new one so it is not fetched and applied again.
+func (m *master) rollback(inst *installed, why string) {
+	if inst == nil {
+		return
+	}
+	if m.unproven == inst {
+		m.unproven = nil
+	}
+	if err := m.up.rollback(inst); err != nil {
+		m.log.Error("rollback failed: the binary on disk is the rejected one; restore it by hand", "path", m.bin.path, "backup", inst.backup, "err", err)
+		return
+	}
+	m.log.Error("upgrade rolled back: the previous binary is restored and the new one quarantined", "rejected", short(inst.id), "restored", short(inst.prevID), "why", why)
+}
+
+// startChild starts the next child from the binary on disk.
+func (m *master) startChild() (*childProc, error) {
+	m.nextID++
+	return startChild(childSpec{
+		id:      m.nextID,
+		binPath: m.bin.path,
+		binID:   m.bin.currentID(),
+		sockets: m.sockets,
+		log:     m.log,
+		events:  m.events,
+		spawner: m.spawner,
+	})
+}
+
+// listen opens the TCP sockets and returns them as files to pass on.
+func listen(addrs []string) ([]*os.File, error) {
+	files := make([]*os.File, 0, len(addrs))
+	for _, addr := range addrs {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll(files)
+			return nil, fmt.Errorf("overseer: listen on %s: %w", addr, err)
+		}
+		f, err := l.(*net.TCPListener).File()
+		l.Close()
+		if err != nil {
+			closeAll(files)
+			return nil, fmt.Errorf("overseer: socket of %s: %w", addr, err)
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// closeAll closes files.
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// short abbreviates a binary ID for logs.
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

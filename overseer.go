@@ -1,0 +1,187 @@
+package overseer
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/seed-710818af/overseer/fetcher"
+)
+
+// Config is overseer's run-time configuration. The zero value of every
+// field except Program is usable.
+type Config struct {
+	// Required stops Run from falling back to running the program in this
+	// process when overseer cannot start; Run exits with an error instead.
+	Required bool
+	// Program is the service's main function. It runs in a child process
+	// and receives the inherited listeners in its State. When it returns,
+	// the child waits for the connections it accepted, then exits 0.
+	Program func(state State)
+	// Address is the single TCP address to listen on, such as ":3000". Set
+	// this or Addresses, not both.
+	Address string
+	// Addresses are TCP addresses to listen on. State.Listeners holds one
+	// listener per address, in this order.
+	Addresses []string
+	// RestartSignal makes the master perform a graceful restart, and is the
+	// signal the master sends a child to make it drain. Defaults to SIGUSR2.
+	RestartSignal os.Signal
+	// TerminateTimeout bounds a child's drain: a child still running this
+	// long after it was asked to stop is killed. Defaults to 30 seconds.
+	TerminateTimeout time.Duration
+	// MinFetchInterval is the least time between two calls to
+	// Fetcher.Fetch. Defaults to 1 second.
+	MinFetchInterval time.Duration
+	// PreUpgrade is called with the path of a fetched, not yet installed
+	// binary; an error cancels that upgrade.
+	PreUpgrade func(tempBinaryPath string) error
+	// Debug logs everything overseer does.
+	Debug bool
+	// NoWarn logs errors only.
+	NoWarn bool
+	// NoRestart disables restarts: RestartSignal (and Restart, and an
+	// upgrade) make the service drain and exit instead, leaving the restart
+	// to the process supervisor.
+	NoRestart bool
+	// NoRestartAfterFetch installs fetched binaries without restarting; the
+	// next restart (RestartSignal or Restart) runs the new binary.
+	NoRestartAfterFetch bool
+	// Fetcher is polled for new binaries. Nil disables upgrades.
+	Fetcher fetcher.Interface
+
+	// ReadyTimeout bounds how long a new child may take to become ready
+	// (see State.Ready). A child not ready in time is killed and the old one
+	// keeps serving. Defaults to 30 seconds.
+	ReadyTimeout time.Duration
+	// SanityCheckTimeout bounds the check run on a fetched binary before it
+	// is installed. Defaults to 10 seconds.
+	SanityCheckTimeout time.Duration
+	// MaxBinarySize is the largest binary a fetch may deliver. Defaults to
+	// 1 GiB.
+	MaxBinarySize int64
+	// Logger receives overseer's structured logs. Defaults to a text
+	// handler on standard error, at the level Debug and NoWarn select.
+	Logger *slog.Logger
+}
+
+// Defaults applied by validate.
+const (
+	defaultTerminateTimeout   = 30 * time.Second
+	defaultMinFetchInterval   = time.Second
+	defaultReadyTimeout       = 30 * time.Second
+	defaultSanityCheckTimeout = 10 * time.Second
+	defaultMaxBinarySize      = 1 << 30
+)
+
+// validate checks c and fills in defaults.
+func (c *Config) validate() error {
+	if c.Program == nil {
+		return errors.New("overseer: Config.Program is required")
+	}
+	if c.Address != "" {
+		if len(c.Addresses) > 0 {
+			return errors.New("overseer: set Config.Address or Config.Addresses, not both")
+		}
+		c.Addresses = []string{c.Address}
+	} else if len(c.Addresses) > 0 {
+		c.Address = c.Addresses[0]
+	}
+	if c.RestartSignal == nil {
+		c.RestartSignal = SIGUSR2
+	}
+	if c.TerminateTimeout <= 0 {
+		c.TerminateTimeout = defaultTerminateTimeout
+	}
+	if c.MinFetchInterval <= 0 {
+		c.MinFetchInterval = defaultMinFetchInterval
+	}
+	if c.ReadyTimeout <= 0 {
+		c.ReadyTimeout = defaultReadyTimeout
+	}
+	if c.SanityCheckTimeout <= 0 {
+		c.SanityCheckTimeout = defaultSanityCheckTimeout
+	}
+	if c.MaxBinarySize <= 0 {
+		c.MaxBinarySize = defaultMaxBinarySize
+	}
+	if c.Logger == nil {
+		c.Logger = defaultLogger(c)
+	}
+	return nil
+}
+
+// Run runs the program under overseer and exits the process when it is
+// done.
+//
+// In the first process Run becomes the master and does not return: it
+// exits with the program's exit code. In a child it runs Program, waits for
+// the connections the program accepted, and exits 0. If overseer cannot
+// start (or the platform cannot hand sockets over), Run logs why and runs
+// Program in this process on real listeners, unless Config.Required is set,
+// in which case it exits 1.
+func Run(c Config) {
+	if err := runErr(&c); err != nil {
+		if c.Required {
+			fmt.Fprintf(os.Stderr, "overseer: %s\n", err)
+			os.Exit(1)
+		}
+		if c.Debug || !c.NoWarn {
+			fmt.Fprintf(os.Stderr, "overseer: disabled: %s\n", err)
+		}
+		runInProcess(&c)
+		return
+	}
+	os.Exit(0)
+}
+
+// RunErr is Run without the fallback: it returns the error that stopped
+// overseer from starting, and returns nil in a child once Program is done.
+// Like Run, the master exits the process with the program's exit code.
+func RunErr(c Config) error {
+	return runErr(&c)
+}
+
+// runErr picks this process's role and runs it.
+func runErr(c *Config) error {
+	if answerSanityCheck() {
+		os.Exit(0)
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	if !supported {
+		return fmt.Errorf("overseer: handover is not supported on %s", platform)
+	}
+	if isChild() {
+		return runChild(c)
+	}
+	return runMaster(c)
+}
+
+// Restart asks for a graceful restart, the same as sending RestartSignal to
+// the master. In a child it asks the master over the control channel. With
+// Config.NoRestart it asks for a graceful shutdown. It does nothing outside
+// overseer.
+func Restart() {
+	requestRestart()
+}
+
+// IsSupported reports whether this platform can hand sockets to a new
+// process. Where it cannot, Run runs the program in-process.
+func IsSupported() bool {
+	return supported
+}
+
+// SanityCheck answers overseer's check of a fetched binary and exits, if
+// this process was started for one; otherwise it does nothing. Run does this
+// itself; call SanityCheck earlier in main when the program does work before
+// Run that must not happen during a check (opening files, connecting to
+// databases, printing).
+func SanityCheck() {
+	if answerSanityCheck() {
+		os.Exit(0)
+	}
+}

@@ -1,0 +1,11 @@
+//go:build unix && !linux
+
+package overseer
+
+import "syscall"
+
+// childSysProcAttr has no parent-death signal outside Linux; children
+// notice the master's death by the end of their control channel instead.
+func childSysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{}
+}

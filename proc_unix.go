@@ -1,0 +1,90 @@
+//go:build unix
+
+package overseer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// supported: every Unix can pass listening sockets to a child process.
+const supported = true
+
+// platform names this platform in messages.
+const platform = runtime.GOOS
+
+// Signals, as exported by jpillora/overseer.
+var (
+	// SIGUSR1 is the first user-defined signal.
+	SIGUSR1 = syscall.SIGUSR1
+	// SIGUSR2 is the second user-defined signal, the default RestartSignal.
+	SIGUSR2 = syscall.SIGUSR2
+	// SIGTERM asks the service to stop: the child drains, then the master
+	// exits with its code.
+	SIGTERM = syscall.SIGTERM
+)
+
+// forwardedSignals are the signals the master passes on to the active
+// child. Signals that concern only the master's own process (SIGCHLD,
+// SIGPIPE, SIGURG used by Go's scheduler, SIGWINCH) are never forwarded.
+var forwardedSignals = []os.Signal{
+	syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
+	syscall.SIGUSR1, syscall.SIGUSR2,
+}
+
+// isStopSignal reports whether s asks the service to stop: the master
+// then kills a child that has not exited after TerminateTimeout.
+func isStopSignal(s os.Signal) bool {
+	return s == syscall.SIGTERM || s == syscall.SIGINT
+}
+
+// drainSignals make a child drain.
+func drainSignals(restart os.Signal) []os.Signal {
+	return []os.Signal{restart, syscall.SIGTERM, syscall.SIGINT}
+}
+
+// exitCode is the code the master exits with for a child that ended with
+// state: its exit status, or 128+N if signal N killed it.
+func exitCode(state *os.ProcessState) int {
+	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return state.ExitCode()
+}
+
+// newControlPair returns the two ends of a child's control channel, a
+// connected pair of Unix stream sockets.
+func newControlPair() (masterEnd, childEnd *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("control channel: socketpair: %w", err)
+	}
+	unix.CloseOnExec(fds[0])
+	unix.CloseOnExec(fds[1])
+	return os.NewFile(uintptr(fds[0]), "overseer-control"), os.NewFile(uintptr(fds[1]), "overseer-control-child"), nil
+}
+
+// syncDir flushes a directory's entries (a rename in it) to disk.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// isTextBusy reports whether err is ETXTBSY: exec of a file another
+// process still has open for writing. A fork elsewhere in this process can
+// briefly hold a just-written file open (golang.org/issue/22315).
+func isTextBusy(err error) bool {
+	return err != nil && errors.Is(err, syscall.ETXTBSY)
+}
