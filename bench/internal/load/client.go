@@ -1,0 +1,150 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/seed-710818af/overseer/bench/internal/app"
+)
+
+// Config configures Run.
+type Config struct {
+	// URL is requested with GET by every client.
+	URL string
+	// Token is the service token; a 200 carrying another token is Foreign.
+	Token string
+	// Clients is the number of concurrent clients, each with its own
+	// http.Transport and at most one request in flight.
+	Clients int
+	// KeepAlive reports whether client i keeps connections alive.
+	KeepAlive func(i int) bool
+	// Timeout bounds each request, including reading the body.
+	Timeout time.Duration
+	// MaxPerClient bounds the number of requests per client.
+	MaxPerClient int
+	// Pids records the first response of every serving process.
+	Pids *PidLog
+}
+
+// Sample is the outcome of one request.
+type Sample struct {
+	// Start is when the request began, since the load started.
+	Start time.Duration
+	// Latency is the time until the body was read completely or the
+	// request failed.
+	Latency time.Duration
+	Class   Class
+	// Pid is the process that answered (0 when none did).
+	Pid int32
+}
+
+// End is when the request completed, since the load started.
+func (s Sample) End() time.Duration { return s.Start + s.Latency }
+
+// Result is everything Run observed.
+type Result struct {
+	// Samples are all requests, ordered by Start.
+	Samples []Sample
+	// Errors holds up to a few example messages per failure class.
+	Errors map[Class][]string
+}
+
+// Run starts cfg.Clients clients that request cfg.URL back to back until ctx
+// is done or each has made MaxPerClient requests. Requests in flight when
+// ctx is done are completed (bounded by Timeout), so Run returns at most
+// Timeout after ctx is done. Times are measured from start.
+func Run(ctx context.Context, cfg Config, start time.Time) *Result {
+	res := &Result{Errors: map[Class][]string{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := 0; i < cfg.Clients; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			samples := runClient(ctx, cfg, i, start, func(c Class, msg string) {
+				mu.Lock()
+				if len(res.Errors[c]) < 3 {
+					res.Errors[c] = append(res.Errors[c], msg)
+				}
+				mu.Unlock()
+			})
+			mu.Lock()
+			res.Samples = append(res.Samples, samples...)
+			mu.Unlock()
+		}(i)
+	}
+	wg.Wait()
+	sort.Slice(res.Samples, func(a, b int) bool { return res.Samples[a].Start < res.Samples[b].Start })
+	return res
+}
+
+// runClient is one client's loop.
+func runClient(ctx context.Context, cfg Config, i int, start time.Time, note func(Class, string)) []Sample {
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		DisableKeepAlives:   !cfg.KeepAlive(i),
+		MaxIdleConnsPerHost: 1,
+		DisableCompression:  true,
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	samples := make([]Sample, 0, 1024)
+	for n := 0; n < cfg.MaxPerClient && ctx.Err() == nil; n++ {
+		s, msg := do(client, cfg, start)
+		if s.Class.Failed() {
+			note(s.Class, msg)
+		}
+		samples = append(samples, s)
+	}
+	return samples
+}
+
+// do performs one request and classifies it.
+func do(client *http.Client, cfg Config, start time.Time) (Sample, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+	defer cancel()
+	attempts := 0
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { attempts++ }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, cfg.URL, nil)
+	if err != nil {
+		panic(err) // the URL is built by the driver; an error is a bug
+	}
+	t0 := time.Now()
+	s := Sample{Start: t0.Sub(start)}
+	finish := func(c Class, msg string) (Sample, string) {
+		s.Latency = time.Since(t0)
+		s.Class = c
+		return s, msg
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return finish(classify(err), err.Error())
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	pid, _ := strconv.Atoi(resp.Header.Get(app.HeaderPid))
+	s.Pid = int32(pid)
+	switch {
+	case err != nil:
+		return finish(classify(err), "body: "+err.Error())
+	case resp.StatusCode != http.StatusOK:
+		return finish(Non200, resp.Status)
+	case resp.Header.Get(app.HeaderToken) != cfg.Token || pid <= 0:
+		return finish(Foreign, fmt.Sprintf("pid %q token %q", resp.Header.Get(app.HeaderPid), resp.Header.Get(app.HeaderToken)))
+	}
+	boot, _ := strconv.ParseInt(resp.Header.Get(app.HeaderBoot), 10, 64)
+	out, msg := finish(OK, "")
+	if attempts > 1 {
+		out.Class = Retried
+	}
+	cfg.Pids.observe(pid, out.End(), boot, resp.Header.Get(app.HeaderVersion))
+	return out, msg
+}
