@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/seed-710818af/overseer/bench/internal/load"
 	"github.com/seed-710818af/overseer/bench/internal/proc"
 	"github.com/seed-710818af/overseer/bench/internal/report"
 	"github.com/seed-710818af/overseer/bench/internal/round"
@@ -20,7 +21,7 @@ const (
 	restartSpacing   = time.Second
 	warmup           = 250 * time.Millisecond
 	tail             = 300 * time.Millisecond
-	floorLoad        = 2 * time.Second
+	floorLoad        = 1500 * time.Millisecond
 	hangAfter        = 2 * time.Second
 	terminateTimeout = 5 * time.Second
 	requestTimeout   = 5 * time.Second
@@ -94,10 +95,16 @@ func printRound(r *round.Result) {
 		fmt.Printf("    error: %v\n", r.Err)
 		return
 	}
-	fmt.Printf("    %d requests, %d failed, %d retried, %d hangs, SIGTERM %s killed=%v left=%d\n",
-		r.Counts.Total(), r.Counts.Failed(), r.Counts[1], r.Hangs(), r.Term.Took.Round(time.Millisecond), r.Term.Killed, r.Term.Left)
+	fmt.Printf("    %d requests, %d failed, %d retried", r.Counts.Total(), r.Counts.Failed(), r.Counts[load.Retried])
+	if len(r.Restarts) > 0 {
+		fmt.Printf(", %d restarts → %d started, %d served, %d hangs", len(r.Restarts), r.Started-1, r.Served-1, r.Hangs())
+	}
+	fmt.Printf(", SIGTERM %s killed=%v left=%d\n", r.Term.Took.Round(time.Millisecond), r.Term.Killed, r.Term.Left)
 	for c, msgs := range r.Errors {
 		fmt.Printf("      %s e.g. %s\n", c, strings.Join(msgs, " | "))
+	}
+	for c, msgs := range r.TermErrors {
+		fmt.Printf("      at SIGTERM: %s e.g. %s\n", c, msgs[0])
 	}
 }
 

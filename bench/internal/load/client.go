@@ -44,6 +44,8 @@ type Sample struct {
 	Class   Class
 	// Pid is the process that answered (0 when none did).
 	Pid int32
+	// Err describes a failure (empty for OK and Retried).
+	Err string
 }
 
 // End is when the request completed, since the load started.
@@ -53,8 +55,6 @@ func (s Sample) End() time.Duration { return s.Start + s.Latency }
 type Result struct {
 	// Samples are all requests, ordered by Start.
 	Samples []Sample
-	// Errors holds up to a few example messages per failure class.
-	Errors map[Class][]string
 }
 
 // Run starts cfg.Clients clients that request cfg.URL back to back until ctx
@@ -62,20 +62,14 @@ type Result struct {
 // ctx is done are completed (bounded by Timeout), so Run returns at most
 // Timeout after ctx is done. Times are measured from start.
 func Run(ctx context.Context, cfg Config, start time.Time) *Result {
-	res := &Result{Errors: map[Class][]string{}}
+	res := &Result{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for i := 0; i < cfg.Clients; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			samples := runClient(ctx, cfg, i, start, func(c Class, msg string) {
-				mu.Lock()
-				if len(res.Errors[c]) < 3 {
-					res.Errors[c] = append(res.Errors[c], msg)
-				}
-				mu.Unlock()
-			})
+			samples := runClient(ctx, cfg, i, start)
 			mu.Lock()
 			res.Samples = append(res.Samples, samples...)
 			mu.Unlock()
@@ -87,7 +81,7 @@ func Run(ctx context.Context, cfg Config, start time.Time) *Result {
 }
 
 // runClient is one client's loop.
-func runClient(ctx context.Context, cfg Config, i int, start time.Time, note func(Class, string)) []Sample {
+func runClient(ctx context.Context, cfg Config, i int, start time.Time) []Sample {
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
 		DisableKeepAlives:   !cfg.KeepAlive(i),
@@ -98,17 +92,13 @@ func runClient(ctx context.Context, cfg Config, i int, start time.Time, note fun
 	client := &http.Client{Transport: tr}
 	samples := make([]Sample, 0, 1024)
 	for n := 0; n < cfg.MaxPerClient && ctx.Err() == nil; n++ {
-		s, msg := do(client, cfg, start)
-		if s.Class.Failed() {
-			note(s.Class, msg)
-		}
-		samples = append(samples, s)
+		samples = append(samples, do(client, cfg, start))
 	}
 	return samples
 }
 
 // do performs one request and classifies it.
-func do(client *http.Client, cfg Config, start time.Time) (Sample, string) {
+func do(client *http.Client, cfg Config, start time.Time) Sample {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()
 	attempts := 0
@@ -119,10 +109,11 @@ func do(client *http.Client, cfg Config, start time.Time) (Sample, string) {
 	}
 	t0 := time.Now()
 	s := Sample{Start: t0.Sub(start)}
-	finish := func(c Class, msg string) (Sample, string) {
+	finish := func(c Class, msg string) Sample {
 		s.Latency = time.Since(t0)
 		s.Class = c
-		return s, msg
+		s.Err = msg
+		return s
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -141,10 +132,10 @@ func do(client *http.Client, cfg Config, start time.Time) (Sample, string) {
 		return finish(Foreign, fmt.Sprintf("pid %q token %q", resp.Header.Get(app.HeaderPid), resp.Header.Get(app.HeaderToken)))
 	}
 	boot, _ := strconv.ParseInt(resp.Header.Get(app.HeaderBoot), 10, 64)
-	out, msg := finish(OK, "")
+	out := finish(OK, "")
 	if attempts > 1 {
 		out.Class = Retried
 	}
 	cfg.Pids.observe(pid, out.End(), boot, resp.Header.Get(app.HeaderVersion))
-	return out, msg
+	return out
 }

@@ -30,12 +30,17 @@ func Plot(path string, results []*round.Result) error {
 		return fmt.Errorf("plot: no results")
 	}
 	plots := make([][]*plot.Plot, len(results))
+	xMax := 0.0
 	for i, r := range results {
 		p, err := panel(r)
 		if err != nil {
 			return err
 		}
 		plots[i] = []*plot.Plot{p}
+		xMax = math.Max(xMax, r.TermAt.Seconds())
+	}
+	for _, p := range plots {
+		p[0].X.Max = xMax // the same time axis in every panel
 	}
 	const w, h = 28 * vg.Centimeter, 6 * vg.Centimeter
 	img := vgimg.New(w, h*vg.Length(len(results)))
@@ -69,7 +74,7 @@ func panel(r *round.Result) (*plot.Plot, error) {
 	const yMin = 0.05
 	yMax := 1.0
 
-	medians, maxes, failed, retried := series(r.Samples)
+	medians, maxes, failed, retried := series(r.Samples, r.TermAt)
 	for _, xy := range [][]plotter.XYs{{medians, maxes}, {failed, retried}} {
 		for _, s := range xy {
 			for i := range s {
@@ -78,7 +83,7 @@ func panel(r *round.Result) (*plot.Plot, error) {
 			}
 		}
 	}
-	yMax *= 2
+	yMax *= 30 // headroom for the legend on a log scale
 	for _, rs := range r.Restarts {
 		x := rs.Signal.Seconds()
 		l, err := plotter.NewLine(plotter.XYs{{X: x, Y: yMin}, {X: x, Y: yMax}})
@@ -132,16 +137,20 @@ func panel(r *round.Result) (*plot.Plot, error) {
 	p.X.Min = 0
 	p.Legend.Top = true
 	p.Legend.Left = true
+	p.Legend.TextStyle.Font.Size = vg.Points(8)
 	p.Add(plotter.NewGrid())
 	return p, nil
 }
 
-// series turns samples into per-bucket median and maximum latency of the
+// series turns the samples completed before SIGTERM into per-bucket median and maximum latency of the
 // successful requests, and points for failed and retried requests, all with
 // X in seconds (request end) and Y in milliseconds.
-func series(samples []load.Sample) (medians, maxes, failed, retried plotter.XYs) {
+func series(samples []load.Sample, termAt time.Duration) (medians, maxes, failed, retried plotter.XYs) {
 	byBucket := map[int64][]float64{}
 	for _, s := range samples {
+		if s.End() > termAt {
+			continue // requests cut by SIGTERM are in the table, not here
+		}
 		x, y := s.End().Seconds(), float64(s.Latency)/float64(time.Millisecond)
 		switch {
 		case s.Class.Failed():

@@ -21,13 +21,13 @@ type Row struct {
 	Counts, AtTerm load.Counts
 	Latencies      []time.Duration
 
-	Signals, NewPids int
-	Handovers        []time.Duration
-	Missed           int // signals never followed by a response from a new pid
-	StartUps         []time.Duration
-	Drains           []time.Duration
-	Undrained        int // old processes still alive when the round ended
-	Hangs, Distinct  int
+	Signals, NewProcs, NewPids int
+	Handovers                  []time.Duration
+	Missed                     int // signals never followed by a response from a new pid
+	StartUps                   []time.Duration
+	Drains                     []time.Duration
+	Undrained                  int // old processes still alive when the round ended
+	Hangs, Distinct            int
 
 	TermTimes []time.Duration
 	Killed    int
@@ -73,6 +73,9 @@ func (row *Row) add(r *round.Result) {
 	row.Signals += len(r.Restarts)
 	if r.Served > 0 {
 		row.NewPids += r.Served - 1
+	}
+	if r.Started > 0 {
+		row.NewProcs += r.Started - 1
 	}
 	for _, rs := range r.Restarts {
 		if rs.NewPid > 0 {

@@ -12,7 +12,7 @@ import (
 // Header lists the table columns; README.md explains each one.
 var Header = []string{
 	"library", "keep-alive", "sleep", "rounds", "requests", "failed", "failed by class", "retried",
-	"p50 ms", "p99 ms", "max ms", "restarts (signals/new pids)", "handover p50/max ms",
+	"p50 ms", "p99 ms", "max ms", "restarts: signals/started/served", "handover p50/max ms",
 	"child start p50 ms", "drain p50/max ms", "hangs", "SIGTERM", "lost at SIGTERM",
 	"master RSS MB", "child RSS MB", "left",
 }
@@ -54,7 +54,7 @@ func (r *Row) cells() []string {
 	dash := "—"
 	restarts, handover, start, drain, hangs := dash, dash, dash, dash, dash
 	if r.CanRestart {
-		restarts = fmt.Sprintf("%d/%d", r.Signals, r.NewPids)
+		restarts = fmt.Sprintf("%d/%d/%d", r.Signals, r.NewProcs, r.NewPids)
 		handover = fmt.Sprintf("%s/%s", ms(Percentile(r.Handovers, 50)), ms(Percentile(r.Handovers, 100)))
 		if r.Missed > 0 {
 			handover += fmt.Sprintf(" (%d none)", r.Missed)

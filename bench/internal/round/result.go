@@ -65,12 +65,17 @@ type Result struct {
 	Latencies []time.Duration
 	// Samples are all requests, for the latency plot.
 	Samples []load.Sample
-	// Errors are example error messages by class.
-	Errors map[load.Class][]string
+	// Errors and TermErrors are a few example messages per failure class,
+	// before and after SIGTERM.
+	Errors, TermErrors map[load.Class][]string
+	// TermAt is when SIGTERM was sent, since the load started.
+	TermAt time.Duration
 
 	Restarts []Restart
-	// Served is the number of distinct pids that answered.
-	Served int
+	// Served is the number of distinct pids that answered; Started is the
+	// number of service processes seen running (children of the master, or
+	// members of the process group for tableflip), the first one included.
+	Served, Started int
 	// HangAfter is the drain time beyond which a restart counts as hung.
 	HangAfter time.Duration
 

@@ -91,19 +91,27 @@ func Run(ctx context.Context, c Config) *Result {
 
 	w := &drainWatch{start: start, done: map[int]time.Duration{}}
 	watchCtx, stopWatch := context.WithCancel(ctx)
+	spawns := newSpawnWatch(svc, start)
 	if c.Variant.Restart == service.NoRestart {
 		service.CtxSleep(ctx, c.FloorLoad)
 	} else {
-		res.Restarts = restartLoop(ctx, c, svc, pids, w, watchCtx, start)
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			spawns.run(watchCtx)
+		}()
+		res.Restarts = restartLoop(ctx, c, svc, spawns, w, watchCtx, start)
 		service.CtxSleep(ctx, c.Tail)
 		w.waitPending(ctx, res.Restarts, c.HangAfter)
 	}
 
 	// Memory at the end of the load, then SIGTERM while requests are in flight.
-	if cur, ok := pids.NewestBefore(time.Since(start)); ok {
-		if st, err := proc.ReadStatus(cur.Pid); err == nil {
-			res.ChildRSS = st.RSSKB
-		}
+	cur := first
+	if p := spawns.newest(); p > 0 && c.Variant.Restart != service.NoRestart {
+		cur = p
+	}
+	if st, err := proc.ReadStatus(cur); err == nil {
+		res.ChildRSS = st.RSSKB
 	}
 	if c.Variant.HasMaster() {
 		if st, err := proc.ReadStatus(svc.Pid); err == nil {
@@ -119,23 +127,24 @@ func Run(ctx context.Context, c Config) *Result {
 	}
 	lr := <-results
 	finish(res, lr, pids, w, termAt)
+	res.Started = spawns.count()
 	return res
 }
 
 // restartLoop sends c.Restarts evenly spaced restart signals and starts a
 // drain watcher for every distinct old process.
-func restartLoop(ctx context.Context, c Config, svc *service.Service, pids *load.PidLog, w *drainWatch, watchCtx context.Context, start time.Time) []Restart {
+func restartLoop(ctx context.Context, c Config, svc *service.Service, spawns *spawnWatch, w *drainWatch, watchCtx context.Context, start time.Time) []Restart {
 	var out []Restart
 	for i := 0; i < c.Restarts; i++ {
 		at := c.Warmup + time.Duration(i)*c.Spacing
 		if !service.CtxSleep(ctx, time.Until(start.Add(at))) {
 			break
 		}
-		old := 0
+		// The old process is the current one: the pid in tableflip's pid
+		// file, or the youngest live child of the master.
+		old := spawns.newest()
 		if c.Variant.Restart == service.SignalPIDFile {
 			old = svc.TermTarget()
-		} else if cur, ok := pids.NewestBefore(time.Since(start)); ok {
-			old = cur.Pid
 		}
 		rs := Restart{OldPid: old, wall: time.Now(), Signal: time.Since(start)}
 		if _, err := svc.Restart(); err != nil {
@@ -150,13 +159,21 @@ func restartLoop(ctx context.Context, c Config, svc *service.Service, pids *load
 // finish fills the request counts and the per-restart figures.
 func finish(res *Result, lr *load.Result, pids *load.PidLog, w *drainWatch, termAt time.Duration) {
 	res.Samples = lr.Samples
-	res.Errors = lr.Errors
+	res.TermAt = termAt
+	res.Errors, res.TermErrors = map[load.Class][]string{}, map[load.Class][]string{}
+	note := func(m map[load.Class][]string, s load.Sample) {
+		if s.Class.Failed() && len(m[s.Class]) < 3 {
+			m[s.Class] = append(m[s.Class], s.Err)
+		}
+	}
 	for _, s := range lr.Samples {
 		if s.End() > termAt {
 			res.AtTerm[s.Class]++
+			note(res.TermErrors, s)
 			continue
 		}
 		res.Counts[s.Class]++
+		note(res.Errors, s)
 		if !s.Class.Failed() {
 			res.Latencies = append(res.Latencies, s.Latency)
 		}
