@@ -46,6 +46,8 @@ type Sample struct {
 	Pid int32
 	// Err describes a failure (empty for OK and Retried).
 	Err string
+	// KeepAlive is the keep-alive setting of the client that sent it.
+	KeepAlive bool
 }
 
 // End is when the request completed, since the load started.
@@ -92,7 +94,9 @@ func runClient(ctx context.Context, cfg Config, i int, start time.Time) []Sample
 	client := &http.Client{Transport: tr}
 	samples := make([]Sample, 0, 1024)
 	for n := 0; n < cfg.MaxPerClient && ctx.Err() == nil; n++ {
-		samples = append(samples, do(client, cfg, start))
+		s := do(client, cfg, start)
+		s.KeepAlive = !tr.DisableKeepAlives
+		samples = append(samples, s)
 	}
 	return samples
 }

@@ -18,6 +18,8 @@ type Stat struct {
 	State byte // R, S, D, Z, ...
 	Ppid  int
 	Pgid  int
+	// Start is the process start time in clock ticks since boot.
+	Start uint64
 }
 
 // ReadStat parses /proc/PID/stat. It fails when the process does not exist.
@@ -33,12 +35,13 @@ func ReadStat(pid int) (Stat, error) {
 		return Stat{}, errors.New("proc: malformed stat for pid " + strconv.Itoa(pid))
 	}
 	f := strings.Fields(string(b[i+2:]))
-	if len(f) < 3 {
+	if len(f) < 20 {
 		return Stat{}, errors.New("proc: short stat for pid " + strconv.Itoa(pid))
 	}
 	s := Stat{Pid: pid, State: f[0][0]}
 	s.Ppid, _ = strconv.Atoi(f[1])
 	s.Pgid, _ = strconv.Atoi(f[2])
+	s.Start, _ = strconv.ParseUint(f[19], 10, 64)
 	return s, nil
 }
 
@@ -160,4 +163,16 @@ func Children(ppid int) []int {
 		}
 	}
 	return out
+}
+
+// Youngest returns the live child of ppid that started last (0 when ppid has
+// no live child).
+func Youngest(ppid int) int {
+	var best Stat
+	for _, s := range All() {
+		if s.Ppid == ppid && (best.Pid == 0 || s.Start > best.Start || (s.Start == best.Start && s.Pid > best.Pid)) {
+			best = s
+		}
+	}
+	return best.Pid
 }
