@@ -70,6 +70,7 @@ func run(o options) (code int) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	work := filepath.Join(o.outDir, "work")
+	_ = os.RemoveAll(filepath.Join(work, "logs")) // logs of this run only
 	for _, d := range []string{work, filepath.Join(work, "logs")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

@@ -99,7 +99,11 @@ func printRound(r *round.Result) {
 	if len(r.Restarts) > 0 {
 		fmt.Printf(", %d restarts → %d started, %d served, %d hangs", len(r.Restarts), r.Started-1, r.Served-1, r.Hangs())
 	}
-	fmt.Printf(", SIGTERM %s killed=%v left=%d\n", r.Term.Took.Round(time.Millisecond), r.Term.Killed, r.Term.Left)
+	if r.Died {
+		fmt.Printf(", SERVICE DIED before SIGTERM (%s)\n", r.DiedHow)
+	} else {
+		fmt.Printf(", SIGTERM %s killed=%v left=%d\n", r.Term.Took.Round(time.Millisecond), r.Term.Killed, r.Term.Left)
+	}
 	for c, msgs := range r.Errors {
 		fmt.Printf("      %s e.g. %s\n", c, strings.Join(msgs, " | "))
 	}

@@ -31,6 +31,7 @@ type Row struct {
 
 	TermTimes []time.Duration
 	Killed    int
+	Died      []string // exit status of services that died on their own
 	Left      int
 
 	MasterRSS, ChildRSS, IdleRSS int // KiB, maximum over rounds
@@ -95,14 +96,18 @@ func (row *Row) add(r *round.Result) {
 		}
 	}
 	row.Hangs += r.Hangs()
+	row.MasterRSS = max(row.MasterRSS, r.MasterRSS)
+	row.ChildRSS = max(row.ChildRSS, r.ChildRSS)
+	row.IdleRSS = max(row.IdleRSS, r.IdleRSS)
+	row.Left += r.Term.Left
+	if r.Died {
+		row.Died = append(row.Died, r.DiedHow)
+		return // the SIGTERM time means nothing without the master
+	}
 	row.TermTimes = append(row.TermTimes, r.Term.Took)
 	if r.Term.Killed {
 		row.Killed++
 	}
-	row.Left += r.Term.Left
-	row.MasterRSS = max(row.MasterRSS, r.MasterRSS)
-	row.ChildRSS = max(row.ChildRSS, r.ChildRSS)
-	row.IdleRSS = max(row.IdleRSS, r.IdleRSS)
 }
 
 // Percentile returns the p-th percentile (0..100) of ds by nearest rank; ds

@@ -70,6 +70,13 @@ func (r *Row) cells() []string {
 	if r.Killed > 0 {
 		term = fmt.Sprintf("**SIGKILL needed %d/%d**", r.Killed, ok)
 	}
+	if len(r.Died) > 0 {
+		t := fmt.Sprintf("**service died before SIGTERM in %d/%d (%s)**", len(r.Died), ok, strings.Join(r.Died, ", "))
+		if len(r.TermTimes) > 0 {
+			t += "; " + term
+		}
+		term = t
+	}
 	master := dash
 	if r.HasMaster {
 		master = mb(r.MasterRSS)

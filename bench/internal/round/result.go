@@ -85,6 +85,11 @@ type Result struct {
 	MasterRSS, ChildRSS, IdleRSS int
 
 	Term service.TermResult
+	// Died is set when the service's long-lived first process (the master,
+	// or the plain server) exited on its own before SIGTERM; DiedHow is its
+	// exit status.
+	Died    bool
+	DiedHow string
 }
 
 // Hangs is the number of restarts whose old process was still alive

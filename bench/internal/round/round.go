@@ -120,6 +120,9 @@ func Run(ctx context.Context, c Config) *Result {
 	}
 	stopLoad()
 	termAt := time.Since(start)
+	if c.Variant.Restart != service.SignalPIDFile {
+		res.Died, res.DiedHow = svc.ExitedBefore(start.Add(termAt))
+	}
 	stopWatch()
 	w.wg.Wait()
 	if ctx.Err() == nil {

@@ -46,6 +46,9 @@ type Service struct {
 	tracker *proc.Tracker
 	exited  chan struct{}
 	state   *os.ProcessState
+	// exitedAt is when the first process was reaped; valid once exited is
+	// closed.
+	exitedAt time.Time
 }
 
 // Start launches v on a free loopback port in a new process group.
@@ -81,6 +84,7 @@ func Start(v Variant, o Options) (*Service, error) {
 	go func() {
 		_ = cmd.Wait()
 		s.state = cmd.ProcessState
+		s.exitedAt = time.Now()
 		close(s.exited)
 	}()
 	return s, nil
@@ -103,6 +107,19 @@ func (s *Service) URL(sleep time.Duration) string {
 
 // Exited is closed when the first process has exited and been reaped.
 func (s *Service) Exited() <-chan struct{} { return s.exited }
+
+// ExitedBefore reports whether the first process exited before t, and its
+// exit status then.
+func (s *Service) ExitedBefore(t time.Time) (bool, string) {
+	select {
+	case <-s.exited:
+		if s.exitedAt.Before(t) {
+			return true, s.state.String()
+		}
+	default:
+	}
+	return false, ""
+}
 
 // ExitCode returns the first process's exit code, or -1 while it runs or when
 // it was killed by a signal.
@@ -164,6 +181,9 @@ func (s *Service) pidFromFile() int {
 func (s *Service) Restart() (int, error) {
 	switch s.Variant.Restart {
 	case SignalMaster:
+		if ok, how := s.ExitedBefore(time.Now()); ok {
+			return 0, fmt.Errorf("%s: the master has exited (%s)", s.Variant.Name, how)
+		}
 		return s.Pid, syscall.Kill(s.Pid, syscall.SIGUSR2)
 	case SignalPIDFile:
 		pid := s.pidFromFile()

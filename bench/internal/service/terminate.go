@@ -24,7 +24,14 @@ type TermResult struct {
 // kills them all with SIGKILL and reports Killed.
 func (s *Service) Terminate(deadline time.Duration, served []int) TermResult {
 	start := time.Now()
-	_ = syscall.Kill(s.TermTarget(), syscall.SIGTERM)
+	select {
+	case <-s.exited:
+		// The first process is gone (and its pid may be reused): signal
+		// what is left of its process group instead.
+		_ = syscall.Kill(-s.Pid, syscall.SIGTERM)
+	default:
+		_ = syscall.Kill(s.TermTarget(), syscall.SIGTERM)
+	}
 	for {
 		firstGone := false
 		select {
