@@ -1,0 +1,267 @@
+// Package s3 links the implementation of fetcher.S3 into a program.
+//
+// fetcher.S3 is built on the AWS SDK for Go v2. To keep the SDK out of
+// programs that do not poll S3, package fetcher does not import it; a
+// program that uses fetcher.S3 imports this package for its side effect:
+//
+//	import (
+//		"github.com/seed-710818af/overseer/fetcher"
+//		_ "github.com/seed-710818af/overseer/fetcher/s3"
+//	)
+//
+//	f := &fetcher.S3{Bucket: "releases", Key: "myapp_linux_amd64.gz"}
+//
+// The package has no API of its own; everything is configured through
+// fetcher.S3.
+package s3
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/seed-710818af/overseer/fetcher"
+	"github.com/seed-710818af/overseer/fetcher/internal/remote"
+)
+
+func init() { remote.RegisterS3(newFetcher) }
+
+// loadTimeout bounds loading the AWS configuration in Init (it reads local
+// files only; credentials are resolved lazily, on the first request).
+const loadTimeout = 30 * time.Second
+
+// s3Fetcher implements fetcher.S3.
+type s3Fetcher struct {
+	cfg    *fetcher.S3
+	client *awss3.Client
+	op     string // "fetcher.S3: s3://bucket/key"
+	gz     bool
+	pacer  remote.Pacer
+
+	mu       sync.Mutex // guards lastETag: readers commit from the consumer's goroutine
+	lastETag string
+}
+
+func newFetcher(cfg any) (remote.Fetcher, error) {
+	s, ok := cfg.(*fetcher.S3)
+	if !ok {
+		return nil, fmt.Errorf("fetcher/s3: unexpected configuration %T", cfg)
+	}
+	return &s3Fetcher{cfg: s}, nil
+}
+
+// Init loads the AWS configuration and builds the client. fetcher.S3.Init
+// has already validated the fields and applied the defaults.
+func (f *s3Fetcher) Init() error {
+	s := f.cfg
+	f.op = "fetcher.S3: s3://" + s.Bucket + "/" + s.Key
+	f.gz = strings.HasSuffix(s.Key, ".gz")
+	var opts []func(*config.LoadOptions) error
+	if s.Region != "" {
+		opts = append(opts, config.WithRegion(s.Region))
+	}
+	if s.Access != "" {
+		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(s.Access, s.Secret, "")))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
+	defer cancel()
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return fmt.Errorf("%s: load AWS configuration: %w", f.op, err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = fetcher.DefaultS3Region
+	}
+	f.client = awss3.NewFromConfig(awsCfg, func(o *awss3.Options) {
+		if s.Endpoint != "" {
+			o.BaseEndpoint = aws.String(s.Endpoint)
+		}
+		o.UsePathStyle = s.UsePathStyle
+		// The stream is hashed by the master; do not make the SDK buffer or
+		// complain about objects uploaded without checksums.
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
+	f.pacer.Interval = s.Interval
+	if !f.gz {
+		f.lastETag = executableMD5()
+	}
+	return nil
+}
+
+// Fetch implements fetcher.S3.Fetch.
+func (f *s3Fetcher) Fetch() (io.Reader, error) {
+	f.pacer.Wait()
+	r, err := f.poll()
+	if err != nil {
+		f.failed(err)
+		return nil, err
+	}
+	if r == nil {
+		f.pacer.Succeeded()
+		return nil, nil
+	}
+	return r, nil
+}
+
+// poll checks the object's ETag and prepares the download if it changed.
+func (f *s3Fetcher) poll() (io.Reader, error) {
+	s := f.cfg
+	ctx, cancel := context.WithTimeout(context.Background(), s.HeadTimeout)
+	defer cancel()
+	head, err := f.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(s.Key)})
+	if err != nil {
+		return nil, fmt.Errorf("%s: head: %w", f.op, explain(ctx, err))
+	}
+	etag := aws.ToString(head.ETag)
+	f.mu.Lock()
+	last := f.lastETag
+	f.mu.Unlock()
+	if etag != "" && strings.Trim(etag, `"`) == last {
+		return nil, nil
+	}
+	if size := aws.ToInt64(head.ContentLength); !f.gz && size > s.MaxSize {
+		return nil, fmt.Errorf("%s: object of %d bytes: %w of %d bytes", f.op, size, remote.ErrTooLarge, s.MaxSize)
+	}
+	stream := remote.Lazy(f.op+": get", func(ctx context.Context) (io.ReadCloser, error) {
+		in := &awss3.GetObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(s.Key)}
+		if etag != "" {
+			in.IfMatch = aws.String(etag)
+		}
+		out, err := f.client.GetObject(ctx, in)
+		if err != nil {
+			return nil, explain(ctx, err)
+		}
+		return out.Body, nil
+	})
+	stream.Gunzip = f.gz
+	stream.MaxSize = s.MaxSize
+	stream.Deadline = s.GetTimeout
+	if fetcher.DefaultTimeout < s.GetTimeout {
+		stream.Stall = fetcher.DefaultTimeout
+	}
+	stream.OnEOF = func() {
+		f.mu.Lock()
+		f.lastETag = strings.Trim(etag, `"`)
+		f.mu.Unlock()
+		f.pacer.Succeeded()
+	}
+	stream.OnError = f.failed
+	return &s3Reader{Stream: stream, f: f}, nil
+}
+
+// failed records a failure for the backoff.
+func (f *s3Fetcher) failed(err error) {
+	n, next := f.pacer.Failed()
+	remote.LogBackoff("fetcher.S3", n, next, err)
+}
+
+// s3Reader is the reader fetcher.S3.Fetch returns.
+type s3Reader struct {
+	*remote.Stream
+	f *s3Fetcher
+
+	once sync.Once
+	sig  []byte
+	err  error
+}
+
+// Signature implements fetcher.Signed: the object Key + ".minisig", fetched
+// once per reader.
+func (r *s3Reader) Signature() ([]byte, error) {
+	r.once.Do(func() { r.sig, r.err = r.f.signature() })
+	return r.sig, r.err
+}
+
+// signature gets and checks the detached signature. A missing object is no
+// signature; so is 403, which S3 answers for a missing key when the
+// credentials may not list the bucket: absence never makes a binary
+// trusted, so treating a denial as absence is safe.
+func (f *s3Fetcher) signature() ([]byte, error) {
+	s := f.cfg
+	key := s.Key + ".minisig"
+	op := "fetcher.S3: s3://" + s.Bucket + "/" + key + ": get"
+	ctx, cancel := context.WithTimeout(context.Background(), s.HeadTimeout)
+	defer cancel()
+	out, err := f.client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)})
+	if err != nil {
+		switch statusCode(err) {
+		case http.StatusNotFound, http.StatusForbidden:
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s: %w", op, explain(ctx, err))
+	}
+	defer out.Body.Close()
+	b, err := remote.ReadSmall(out.Body, remote.MaxSignatureSize)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, explain(ctx, err))
+	}
+	if err := remote.CheckMinisig(b); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return b, nil
+}
+
+// statusCode returns the HTTP status of an SDK error, or 0.
+func statusCode(err error) int {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+// explain makes errors caused by a timeout say so, and adds a hint for the
+// statuses that usually mean a configuration mistake.
+func explain(ctx context.Context, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		if c := context.Cause(ctx); c != nil && c != context.Canceled && c != context.DeadlineExceeded {
+			return c
+		}
+		if ctx.Err() == context.DeadlineExceeded {
+			return fmt.Errorf("timed out: %w", err)
+		}
+	}
+	switch statusCode(err) {
+	case http.StatusNotFound:
+		return fmt.Errorf("not found (wrong bucket, key, region or access key?): %w", err)
+	case http.StatusForbidden:
+		return fmt.Errorf("access denied (wrong credentials or missing permission?): %w", err)
+	case http.StatusPreconditionFailed:
+		return fmt.Errorf("object changed during the download: %w", err)
+	}
+	return err
+}
+
+// executableMD5 returns the hex MD5 of the running executable, the ETag S3
+// gives to the same file uploaded in one part, or "" if it cannot be read.
+func executableMD5() string {
+	path, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer file.Close()
+	h := md5.New()
+	if _, err := io.Copy(h, file); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,322 @@
+package s3_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seed-710818af/overseer/fetcher"
+	"github.com/seed-710818af/overseer/fetcher/internal/remote"
+	_ "github.com/seed-710818af/overseer/fetcher/s3"
+)
+
+// countingProxy sits between the fetcher and versitygw and counts requests
+// by method and the response body bytes it relays.
+type countingProxy struct {
+	*httptest.Server
+	mu        sync.Mutex
+	methods   map[string]int
+	bodyBytes int64
+}
+
+func newCountingProxy(t *testing.T, target string) *countingProxy {
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &countingProxy{methods: map[string]int{}}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	// The request keeps the Host it was signed for (the proxy's address).
+	rp.ModifyResponse = func(resp *http.Response) error {
+		resp.Body = &countingBody{ReadCloser: resp.Body, p: p}
+		return nil
+	}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.methods[r.Method]++
+		p.mu.Unlock()
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+// counts returns and resets the counters.
+func (p *countingProxy) counts() (methods map[string]int, bodyBytes int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	methods, bodyBytes = p.methods, p.bodyBytes
+	p.methods, p.bodyBytes = map[string]int{}, 0
+	return methods, bodyBytes
+}
+
+type countingBody struct {
+	io.ReadCloser
+	p *countingProxy
+}
+
+func (b *countingBody) Read(q []byte) (int, error) {
+	n, err := b.ReadCloser.Read(q)
+	b.p.mu.Lock()
+	b.p.bodyBytes += int64(n)
+	b.p.mu.Unlock()
+	return n, err
+}
+
+// newS3 returns an initialised fetcher.S3 for bucket/key at endpoint that
+// polls fast.
+func newS3(t *testing.T, endpoint, bucket, key string) *fetcher.S3 {
+	t.Helper()
+	f := &fetcher.S3{
+		Access: testAccess, Secret: testSecret, Region: testRegion,
+		Bucket: bucket, Key: key, Endpoint: endpoint, UsePathStyle: true,
+		Interval: time.Millisecond, HeadTimeout: 5 * time.Second, GetTimeout: 10 * time.Second,
+	}
+	if err := f.Init(); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func fetchAll(t *testing.T, f fetcher.Interface) ([]byte, error) {
+	t.Helper()
+	r, err := f.Fetch()
+	if err != nil || r == nil {
+		return nil, err
+	}
+	defer r.(io.Closer).Close()
+	return io.ReadAll(r)
+}
+
+func mustFetch(t *testing.T, f fetcher.Interface, want []byte) {
+	t.Helper()
+	got, err := fetchAll(t, f)
+	if err != nil || got == nil || !bytes.Equal(got, want) {
+		t.Fatalf("fetch: %d bytes, %v; want %d bytes", len(got), err, len(want))
+	}
+}
+
+func mustNotChange(t *testing.T, f fetcher.Interface) {
+	t.Helper()
+	if r, err := f.Fetch(); r != nil || err != nil {
+		t.Fatalf("fetch: %v, %v; want no update", r, err)
+	}
+}
+
+func fetchErr(t *testing.T, f fetcher.Interface, want string) error {
+	t.Helper()
+	_, err := fetchAll(t, f)
+	t.Logf("error: %v", err)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("fetch error %v, want one containing %q", err, want)
+	}
+	return err
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func testMinisig() []byte {
+	return []byte("untrusted comment: signature from minisign secret key\n" +
+		base64.StdEncoding.EncodeToString(append([]byte("ED"), randomBytes(72)...)) + "\n" +
+		"trusted comment: timestamp:1700000000\tfile:app\n" +
+		base64.StdEncoding.EncodeToString(randomBytes(64)) + "\n")
+}
+
+// TestS3 runs against one versitygw server.
+func TestS3(t *testing.T) {
+	gw := startVersityGW(t)
+	gw.mkBucket(t, "releases")
+
+	t.Run("UnchangedIsOneHeadAndNoBody", func(t *testing.T) {
+		proxy := newCountingProxy(t, gw.Endpoint)
+		v1 := randomBytes(200 << 10)
+		gw.put(t, "releases", "app", v1)
+		f := newS3(t, proxy.URL, "releases", "app")
+
+		r, err := f.Fetch()
+		if err != nil || r == nil {
+			t.Fatalf("Fetch = %v, %v", r, err)
+		}
+		if m, b := proxy.counts(); m["HEAD"] != 1 || len(m) != 1 || b != 0 {
+			t.Fatalf("Fetch sent %v and read %d body bytes; want one HEAD and no GET before the first Read", m, b)
+		}
+		got, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(got, v1) {
+			t.Fatalf("read %d bytes, %v", len(got), err)
+		}
+		if m, b := proxy.counts(); m["GET"] != 1 || b != int64(len(v1)) {
+			t.Fatalf("download: %v, %d body bytes", m, b)
+		}
+		for i := 0; i < 3; i++ {
+			mustNotChange(t, f)
+			if m, b := proxy.counts(); m["HEAD"] != 1 || len(m) != 1 || b != 0 {
+				t.Fatalf("poll %d: %v, %d body bytes; want one HEAD, no body", i, m, b)
+			}
+		}
+		v2 := randomBytes(1000)
+		gw.put(t, "releases", "app", v2)
+		mustFetch(t, f, v2)
+		mustNotChange(t, f)
+	})
+
+	t.Run("FailedDownloadIsRetried", func(t *testing.T) {
+		v1 := randomBytes(100 << 10)
+		gw.put(t, "releases", "retry", v1)
+		f := newS3(t, gw.Endpoint, "releases", "retry")
+		r, err := f.Fetch()
+		if err != nil || r == nil {
+			t.Fatal(err)
+		}
+		io.ReadFull(r, make([]byte, 100))
+		r.(io.Closer).Close()
+		mustFetch(t, f, v1)
+		mustNotChange(t, f)
+	})
+
+	t.Run("Gzip", func(t *testing.T) {
+		bin := bytes.Repeat([]byte("binary "), 5000)
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(bin)
+		zw.Close()
+		gw.put(t, "releases", "app.gz", gz.Bytes())
+		mustFetch(t, newS3(t, gw.Endpoint, "releases", "app.gz"), bin)
+
+		gw.put(t, "releases", "corrupt.gz", []byte("not gzip"))
+		fetchErr(t, newS3(t, gw.Endpoint, "releases", "corrupt.gz"), "gunzip")
+	})
+
+	t.Run("Signature", func(t *testing.T) {
+		sig := testMinisig()
+		gw.put(t, "releases", "signed", []byte("bin"))
+		gw.put(t, "releases", "signed.minisig", sig)
+		gw.put(t, "releases", "unsigned", []byte("bin"))
+		gw.put(t, "releases", "badsig", []byte("bin"))
+		gw.put(t, "releases", "badsig.minisig", []byte("<Error>nope</Error>"))
+		signature := func(key string) ([]byte, error) {
+			r, err := newS3(t, gw.Endpoint, "releases", key).Fetch()
+			if err != nil || r == nil {
+				t.Fatalf("Fetch %s: %v, %v", key, r, err)
+			}
+			defer r.(io.Closer).Close()
+			return r.(fetcher.Signed).Signature()
+		}
+		if got, err := signature("signed"); err != nil || !bytes.Equal(got, sig) {
+			t.Errorf("signed: %q, %v", got, err)
+		}
+		if got, err := signature("unsigned"); err != nil || got != nil {
+			t.Errorf("unsigned: %q, %v; want nil, nil", got, err)
+		}
+		if got, err := signature("badsig"); err == nil || got != nil || !strings.Contains(err.Error(), "malformed") {
+			t.Errorf("malformed: %q, %v", got, err)
+		}
+	})
+
+	t.Run("SizeLimit", func(t *testing.T) {
+		gw.put(t, "releases", "big", randomBytes(5000))
+		f := newS3(t, gw.Endpoint, "releases", "big")
+		f.MaxSize = 1000
+		if err := fetchErr(t, f, "size limit"); !errors.Is(err, remote.ErrTooLarge) {
+			t.Errorf("%v is not ErrTooLarge", err)
+		}
+		var bomb bytes.Buffer
+		zw := gzip.NewWriter(&bomb)
+		zw.Write(make([]byte, 1<<20))
+		zw.Close()
+		gw.put(t, "releases", "bomb.gz", bomb.Bytes())
+		f = newS3(t, gw.Endpoint, "releases", "bomb.gz")
+		f.MaxSize = 100 << 10
+		fetchErr(t, f, "size limit")
+	})
+
+	t.Run("Errors", func(t *testing.T) {
+		gw.put(t, "releases", "app", []byte("bin"))
+		fetchErr(t, newS3(t, gw.Endpoint, "releases", "missing-key"), "fetcher.S3: s3://releases/missing-key: head: not found")
+		fetchErr(t, newS3(t, gw.Endpoint, "no-such-bucket", "app"), "not found")
+
+		wrongSecret := &fetcher.S3{Access: testAccess, Secret: "wrong-secret", Region: testRegion, Bucket: "releases", Key: "app",
+			Endpoint: gw.Endpoint, UsePathStyle: true, HeadTimeout: 5 * time.Second}
+		if err := wrongSecret.Init(); err != nil {
+			t.Fatal(err)
+		}
+		fetchErr(t, wrongSecret, "access denied")
+
+		unknownKey := &fetcher.S3{Access: "nobody", Secret: testSecret, Region: testRegion, Bucket: "releases", Key: "app",
+			Endpoint: gw.Endpoint, UsePathStyle: true, HeadTimeout: 5 * time.Second}
+		if err := unknownKey.Init(); err != nil {
+			t.Fatal(err)
+		}
+		fetchErr(t, unknownKey, "fetcher.S3: s3://releases/app: head:")
+
+		// Nothing listening: fails promptly, with the operation named.
+		port, _ := freePort()
+		start := time.Now()
+		fetchErr(t, newS3(t, "http://127.0.0.1:"+strconv.Itoa(port), "releases", "app"), "fetcher.S3: s3://releases/app: head:")
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("took %s to fail", d)
+		}
+	})
+}
+
+// TestS3Stall: a server that never answers makes HEAD time out after
+// HeadTimeout, and one that stops mid-body fails the read.
+func TestS3Stall(t *testing.T) {
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead && strings.Contains(r.URL.Path, "hang") {
+			select {
+			case <-done:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		w.Header().Set("ETag", `"abc"`)
+		w.Header().Set("Content-Length", "100000")
+		if r.Method == http.MethodHead {
+			return
+		}
+		w.Write([]byte("partial"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-done:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(done)
+
+	f := newS3(t, srv.URL, "b", "hang")
+	f.HeadTimeout = 300 * time.Millisecond
+	start := time.Now()
+	fetchErr(t, f, "timed out")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("HEAD timeout took %s", d)
+	}
+
+	f = &fetcher.S3{Access: "a", Secret: "s", Region: testRegion, Bucket: "b", Key: "body",
+		Endpoint: srv.URL, UsePathStyle: true, GetTimeout: 500 * time.Millisecond}
+	if err := f.Init(); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	fetchErr(t, f, "deadline")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("GET timeout took %s", d)
+	}
+}
