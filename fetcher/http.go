@@ -44,10 +44,11 @@ var defaultHTTPCheckHeaders = []string{"ETag", "Last-Modified", "Content-Length"
 // Servers without validators are handled by comparing CheckHeaders: when
 // the last complete download carried neither ETag nor Last-Modified, a poll
 // first sends a HEAD request and downloads only if one of CheckHeaders
-// differs from the last download (or none of them is present, in which case
-// every poll downloads and the master discards identical binaries by hash).
+// differs from the last download. When none of them is present either,
+// every poll downloads and the master discards identical binaries by hash.
 // A server that ignores conditional requests and answers 200 with the same
-// CheckHeaders values is treated as unchanged and its body is not read.
+// validators and CheckHeaders values is treated as unchanged and its body is
+// not read.
 //
 // A URL whose path ends in ".gz" is decompressed while it streams, unless
 // the server declared the gzip as a Content-Encoding (the transport then
@@ -166,7 +167,7 @@ func (h *HTTP) poll() (io.Reader, error) {
 	last := h.last
 	h.mu.Unlock()
 
-	if last.checks != nil && last.etag == "" && last.lastModified == "" {
+	if last.etag == "" && last.lastModified == "" && last.identifiable() {
 		changed, err := h.headChanged(last)
 		if err != nil || !changed {
 			return nil, err
@@ -196,7 +197,7 @@ func (h *HTTP) poll() (io.Reader, error) {
 		return nil, fmt.Errorf("%s: %w", h.op, remote.StatusError(resp))
 	}
 	cur := h.versionOf(resp)
-	if last.checks != nil && sameVersion(last, cur) {
+	if last.etag == cur.etag && last.lastModified == cur.lastModified && sameVersion(last, cur) {
 		// The server ignored the conditional request but serves the same
 		// version: do not read it again.
 		call.Close()
@@ -267,6 +268,16 @@ func (h *HTTP) versionOf(resp *http.Response) httpVersion {
 		v.checks[http.CanonicalHeaderKey(name)] = resp.Header.Get(name)
 	}
 	return v
+}
+
+// identifiable reports whether v has any CheckHeaders value to compare.
+func (v httpVersion) identifiable() bool {
+	for _, val := range v.checks {
+		if val != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // sameVersion reports whether two responses carry the same CheckHeaders

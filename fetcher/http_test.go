@@ -70,6 +70,7 @@ func mustNotChange(t *testing.T, f Interface) {
 func fetchErr(t *testing.T, f Interface, want string) error {
 	t.Helper()
 	_, err := fetchAll(t, f)
+	t.Logf("error: %v", err)
 	if err == nil {
 		t.Fatalf("fetch succeeded, want an error containing %q", want)
 	}
@@ -414,5 +415,35 @@ func TestHTTPCloseUnblocksRead(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not unblock Read")
+	}
+}
+
+// TestHTTPNewETagWins: a changed ETag is a new version even when the
+// CheckHeaders values are equal.
+func TestHTTPNewETagWins(t *testing.T) {
+	s := newTestServer(t)
+	v1, v2 := randomBytes(1000), randomBytes(1000)
+	s.put("/app", &testFile{body: v1, etag: `"1"`})
+	h := newHTTP(t, s, "/app")
+	h.CheckHeaders = []string{"Content-Length"}
+	mustFetch(t, h, v1)
+	s.put("/app", &testFile{body: v2, etag: `"2"`})
+	mustFetch(t, h, v2)
+}
+
+// TestHTTPNothingToCompare: without validators or CheckHeaders values, each
+// poll is a single GET and the master dedups by hash.
+func TestHTTPNothingToCompare(t *testing.T) {
+	s := newTestServer(t)
+	s.hook("/app", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("bin")) // no Content-Length after a flush
+		w.(http.Flusher).Flush()
+	})
+	h := newHTTP(t, s, "/app")
+	mustFetch(t, h, []byte("bin"))
+	s.counts()
+	mustFetch(t, h, []byte("bin"))
+	if n, _ := s.counts(); n != 1 {
+		t.Fatalf("%d requests for one poll", n)
 	}
 }

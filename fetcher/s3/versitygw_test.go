@@ -29,6 +29,9 @@ const (
 // PATH.
 func findVersityGW() string {
 	if p := os.Getenv("VERSITYGW"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return ""
+		}
 		return p
 	}
 	if root := repoRoot(); root != "" {
@@ -98,7 +101,7 @@ func startVersityGW(t *testing.T) *versityGW {
 	t.Helper()
 	bin := findVersityGW()
 	if bin == "" {
-		msg := "versitygw not found (set VERSITYGW, or run scripts/install-versitygw.sh to build it into .cache/bin)"
+		msg := "versitygw not found: run scripts/install-versitygw.sh (builds it into .cache/bin), or set VERSITYGW to its path"
 		if os.Getenv("OVERSEER_REQUIRE_ALL") == "1" {
 			t.Fatal(msg)
 		}
