@@ -45,6 +45,12 @@ func runMatrix(ctx context.Context, o options, tracker *proc.Tracker, work strin
 	if o.rounds > 0 {
 		rounds = o.rounds
 	}
+	if o.settings != "" {
+		var err error
+		if settings, err = parseSettings(o.settings); err != nil {
+			return err
+		}
+	}
 	variants := selected(o.binDir, o.variants)
 	if len(variants) == 0 {
 		return fmt.Errorf("no variant to run (built: %q)", o.variants)
@@ -138,6 +144,10 @@ func writeMatrix(o options, results []*round.Result) error {
 			plotted = append(plotted, r)
 		}
 	}
+	if len(plotted) == 0 {
+		fmt.Println("no round ran with the plot setting; no plot written")
+		return nil
+	}
 	png := filepath.Join(o.outDir, "latency.png")
 	if err := report.Plot(png, plotted); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: plot:", err)
@@ -168,4 +178,18 @@ func orderForTable(o options, results []*round.Result) []*round.Result {
 		}
 	}
 	return out
+}
+
+// parseSettings parses "on:0s,off:50ms" into settings.
+func parseSettings(list string) ([]round.Setting, error) {
+	var out []round.Setting
+	for _, item := range strings.Split(list, ",") {
+		ka, sleep, ok := strings.Cut(strings.TrimSpace(item), ":")
+		d, err := time.ParseDuration(sleep)
+		if !ok || err != nil || (ka != "on" && ka != "off") {
+			return nil, fmt.Errorf("bad setting %q (want on|off:DURATION)", item)
+		}
+		out = append(out, round.Setting{KeepAlive: ka == "on", Sleep: d})
+	}
+	return out, nil
 }
