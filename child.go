@@ -156,22 +156,63 @@ func (ch *child) watchSignals() {
 	ch.drain()
 }
 
-// drain stops accepting and tells the program to finish, once. A drain
-// that has not finished after TerminateTimeout ends the process.
+// drain stops accepting and tells the program to finish, once:
+//
+//  1. The listeners stop taking connections, but Accept does not fail yet,
+//     so a server loop sees nothing unusual.
+//  2. Every accepted connection gets its first request read (Settle),
+//     for at most settleTimeout: http.Server.Shutdown drops a request it
+//     reads after it began.
+//  3. GracefulShutdown closes.
+//  4. A program that has not closed its listeners itself within
+//     releaseGrace (it serves with plain http.Serve, say) has them closed,
+//     so its Accept returns and Program can return.
+//
+// A drain that has not finished after TerminateTimeout ends the process.
 func (ch *child) drain() {
 	ch.drainOnce.Do(func() {
 		ch.drainMu.Lock()
 		ch.drainStarted = time.Now()
 		ch.drainMu.Unlock()
-		close(ch.state.GracefulShutdown)
-		for _, l := range ch.listeners {
-			_ = l.Close()
-		}
 		time.AfterFunc(ch.cfg.TerminateTimeout, func() {
 			ch.log.Error("drain did not finish within TerminateTimeout; exiting", "timeout", ch.cfg.TerminateTimeout, "open_connections", ch.openConnections())
 			os.Exit(1)
 		})
+		for _, l := range ch.listeners {
+			l.StopAccepting()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), min(settleTimeout, ch.cfg.TerminateTimeout/2))
+		for _, l := range ch.listeners {
+			if err := l.Settle(ctx); err != nil {
+				ch.log.Debug("connections still waiting for their first request", "err", err)
+			}
+		}
+		cancel()
+		close(ch.state.GracefulShutdown)
+		go ch.release()
 	})
+}
+
+// Drain timing.
+const (
+	settleTimeout = 2 * time.Second       // longest wait for accepted connections' first requests
+	releaseGrace  = 20 * time.Millisecond // time a program gets to close its listeners itself
+)
+
+// release closes listeners the program has not closed within releaseGrace.
+func (ch *child) release() {
+	timer := time.NewTimer(releaseGrace)
+	defer timer.Stop()
+	for _, l := range ch.listeners {
+		select {
+		case <-l.Closed():
+		case <-timer.C:
+			for _, l := range ch.listeners {
+				_ = l.Close()
+			}
+			return
+		}
+	}
 }
 
 // finish runs after the program returns: it closes the listeners and

@@ -379,7 +379,7 @@ func listen(addrs []string) ([]*os.File, error) {
 			closeAll(files)
 			return nil, fmt.Errorf("overseer: listen on %s: %w", addr, err)
 		}
-		f, err := l.(*net.TCPListener).File()
+		f, err := socketFile(l.(*net.TCPListener))
 		l.Close()
 		if err != nil {
 			closeAll(files)

@@ -23,6 +23,8 @@ type Conn struct {
 
 	mu           sync.Mutex
 	wroteLast    bool      // the last event was a write, not data from the client
+	gotData      bool      // some Read has returned data
+	settled      bool      // the first request has been read: a write, or a Read after data
 	reading      bool      // a Read is blocked
 	readAtBound  bool      // the blocked Read started at a request boundary
 	finishing    bool      // close at the next request boundary
@@ -42,7 +44,14 @@ func (c *Conn) Read(p []byte) (int, error) {
 		return c.readFinal(p)
 	}
 	c.reading, c.readAtBound = true, atBound
+	settledNow := c.gotData && !c.settled
+	if settledNow {
+		c.settled = true
+	}
 	c.mu.Unlock()
+	if settledNow {
+		c.owner.notify()
+	}
 
 	n, err := c.Conn.Read(p)
 
@@ -51,7 +60,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	interrupted := c.interrupted
 	c.interrupted = false
 	if n > 0 {
-		c.wroteLast = false
+		c.wroteLast, c.gotData = false, true
 	}
 	if interrupted {
 		// finish() moved the deadline to break this Read; put back the
@@ -94,7 +103,12 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if n > 0 {
 		c.mu.Lock()
 		c.wroteLast = true
+		settledNow := !c.settled
+		c.settled = true
 		c.mu.Unlock()
+		if settledNow {
+			c.owner.notify()
+		}
 	}
 	return n, err
 }
@@ -127,6 +141,13 @@ func (c *Conn) Close() error {
 // Unwrap returns the underlying connection, for code that needs the
 // concrete type (for example *net.TCPConn to set socket options).
 func (c *Conn) Unwrap() net.Conn { return c.Conn }
+
+// isSettled reports whether the connection's first request has been read.
+func (c *Conn) isSettled() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.settled
+}
 
 // finish switches the connection to closing at its next request boundary
 // and breaks a Read that is already waiting at one.

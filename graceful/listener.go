@@ -19,13 +19,16 @@ type Listener struct {
 
 	accepting     chan struct{} // closed on the first call to Accept
 	acceptingOnce sync.Once
+	stopped       chan struct{} // closed by StopAccepting or Close
+	stopOnce      sync.Once
+	closed        chan struct{} // closed by Close
 	closeOnce     sync.Once
 	closeErr      error
 
 	mu        sync.Mutex
 	conns     map[*Conn]struct{}
 	finishing bool          // Shutdown began: close connections at request boundaries
-	empty     chan struct{} // closed and replaced each time conns becomes empty
+	changed   chan struct{} // closed and replaced whenever a connection settles or closes
 }
 
 // NewListener wraps l. The returned Listener owns l: closing it closes l.
@@ -33,8 +36,10 @@ func NewListener(l net.Listener) *Listener {
 	return &Listener{
 		Listener:  l,
 		accepting: make(chan struct{}),
+		stopped:   make(chan struct{}),
+		closed:    make(chan struct{}),
 		conns:     make(map[*Conn]struct{}),
-		empty:     make(chan struct{}),
+		changed:   make(chan struct{}),
 	}
 }
 
@@ -42,11 +47,20 @@ func NewListener(l net.Listener) *Listener {
 // that is tracked until it is closed. A connection accepted after Close has
 // begun is still returned and tracked: a connection the kernel handed to
 // this process is never dropped silently.
+//
+// After StopAccepting, Accept blocks until Close and then returns an error
+// that matches net.ErrClosed.
 func (l *Listener) Accept() (net.Conn, error) {
 	l.acceptingOnce.Do(func() { close(l.accepting) })
 	c, err := l.Listener.Accept()
 	if err != nil {
-		return nil, err
+		select {
+		case <-l.stopped:
+			<-l.closed
+			return nil, &net.OpError{Op: "accept", Net: l.Addr().Network(), Addr: l.Addr(), Err: net.ErrClosed}
+		default:
+			return nil, err
+		}
 	}
 	tc := &Conn{Conn: c, owner: l}
 	l.mu.Lock()
@@ -63,11 +77,55 @@ func (l *Listener) Accept() (net.Conn, error) {
 // Accept: the moment the listener is being served.
 func (l *Listener) Accepting() <-chan struct{} { return l.accepting }
 
-// Close stops accepting new connections. Connections already accepted stay
-// open. Close is idempotent and does not block.
+// StopAccepting stops taking connections from the socket without making
+// Accept fail: callers of Accept keep waiting until Close. A server loop
+// therefore sees no error while the program is told to shut down, which is
+// what lets http.Server.Shutdown return http.ErrServerClosed from Serve.
+// Connections already accepted are not affected.
+func (l *Listener) StopAccepting() {
+	l.stopOnce.Do(func() {
+		close(l.stopped)
+		l.closeErr = l.Listener.Close()
+	})
+}
+
+// Close stops accepting new connections and releases callers blocked in
+// Accept. Connections already accepted stay open. Close is idempotent and
+// does not block.
 func (l *Listener) Close() error {
-	l.closeOnce.Do(func() { l.closeErr = l.Listener.Close() })
+	l.StopAccepting()
+	l.closeOnce.Do(func() { close(l.closed) })
 	return l.closeErr
+}
+
+// Closed returns a channel that is closed when Close is called.
+func (l *Listener) Closed() <-chan struct{} { return l.closed }
+
+// Settle waits until no accepted connection is still waiting for its
+// first request to be read, or until ctx is done (then it returns
+// ctx.Err()). A server that is told to shut down after Settle has read the
+// request of every connection it accepted, so none is dropped unanswered:
+// http.Server.Shutdown, for one, drops a request it reads after it began.
+func (l *Listener) Settle(ctx context.Context) error {
+	for {
+		l.mu.Lock()
+		fresh := 0
+		for c := range l.conns {
+			if !c.isSettled() {
+				fresh++
+			}
+		}
+		changed := l.changed
+		l.mu.Unlock()
+		if fresh == 0 {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // Active returns the number of accepted connections not yet closed.
@@ -107,13 +165,13 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 func (l *Listener) Wait(ctx context.Context) error {
 	for {
 		l.mu.Lock()
-		n, empty := len(l.conns), l.empty
+		n, changed := len(l.conns), l.changed
 		l.mu.Unlock()
 		if n == 0 {
 			return nil
 		}
 		select {
-		case <-empty:
+		case <-changed:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -128,10 +186,20 @@ func (l *Listener) forget(c *Conn) {
 		return
 	}
 	delete(l.conns, c)
-	if len(l.conns) == 0 {
-		close(l.empty)
-		l.empty = make(chan struct{})
-	}
+	l.notifyLocked()
+}
+
+// notify wakes Settle and Wait to look again.
+func (l *Listener) notify() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.notifyLocked()
+}
+
+// notifyLocked is notify with l.mu held.
+func (l *Listener) notifyLocked() {
+	close(l.changed)
+	l.changed = make(chan struct{})
 }
 
 // farPast is a deadline that makes a blocked Read return at once.
