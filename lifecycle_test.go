@@ -1,0 +1,165 @@
+//go:build linux
+
+package overseer_test
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestExitCodeIsProxied: the master exits with its child's exit code.
+func TestExitCodeIsProxied(t *testing.T) {
+	s := startService(t, options{})
+	_, _ = s.get("/exit?code=3")
+	if code := s.wait(10 * time.Second); code != 3 {
+		t.Fatalf("master exited %d, want 3", code)
+	}
+}
+
+// TestChildKilledBySignal: a child killed by SIGKILL makes the master exit
+// 128+9.
+func TestChildKilledBySignal(t *testing.T) {
+	s := startService(t, options{})
+	pid := s.mustGet("/").pid
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.wait(10 * time.Second); code != 137 {
+		t.Fatalf("master exited %d, want 137", code)
+	}
+}
+
+// TestSIGTERMDrainsAndExits: SIGTERM drains the child and the master exits
+// 0 promptly, while a request is in flight.
+func TestSIGTERMDrainsAndExits(t *testing.T) {
+	for _, serve := range []string{"graceful", "shutdown", "plain"} {
+		t.Run(serve, func(t *testing.T) {
+			s := startService(t, options{env: []string{"APP_SERVE=" + serve}})
+			pid := s.mustGet("/").pid
+			slow := make(chan error, 1)
+			go func() {
+				_, err := s.get("/?sleep=500ms")
+				slow <- err
+			}()
+			time.Sleep(100 * time.Millisecond)
+			start := time.Now()
+			s.signal(syscall.SIGTERM)
+			if code := s.wait(10 * time.Second); code != 0 {
+				t.Fatalf("master exited %d, want 0", code)
+			}
+			t.Logf("master exited %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+			if err := <-slow; err != nil {
+				t.Errorf("in-flight request failed: %v", err)
+			}
+			if pidAlive(pid) {
+				t.Errorf("child %d outlived the master", pid)
+			}
+		})
+	}
+}
+
+// TestMasterKilledLeavesNoOrphans: SIGKILL to the master makes its
+// children drain and exit.
+func TestMasterKilledLeavesNoOrphans(t *testing.T) {
+	s := startService(t, options{})
+	pid := s.mustGet("/").pid
+	if err := syscall.Kill(s.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(10 * time.Second)
+	took := waitGone(t, pid, 10*time.Second)
+	t.Logf("child exited %s after the master was killed", took.Round(time.Millisecond))
+}
+
+// TestSignalsForwarded: SIGHUP reaches the child; SIGWINCH and SIGPIPE do
+// not (the test program exits 9 on SIGWINCH), and neither disturbs the
+// master.
+func TestSignalsForwarded(t *testing.T) {
+	s := startService(t, options{})
+	s.signal(syscall.SIGWINCH)
+	s.signal(syscall.SIGPIPE)
+	s.signal(syscall.SIGURG)
+	s.signal(syscall.SIGHUP)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := s.getBody("/hups")
+		if err != nil {
+			t.Fatalf("service broken after signals: %v", err)
+		}
+		if strings.TrimSpace(b) == "1" {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("SIGHUP was not forwarded\n%s", s.log())
+}
+
+// TestNoRestart: with NoRestart the restart signal drains and stops.
+func TestNoRestart(t *testing.T) {
+	s := startService(t, options{env: []string{"APP_NO_RESTART=1"}})
+	s.signal(syscall.SIGUSR2)
+	if code := s.wait(10 * time.Second); code != 0 {
+		t.Fatalf("master exited %d, want 0", code)
+	}
+}
+
+// TestManyRestartsLeakNothing: 200 restarts leave the master's descriptor
+// and goroutine counts where they started.
+func TestManyRestartsLeakNothing(t *testing.T) {
+	n := 200
+	if testing.Short() {
+		n = 20
+	}
+	stats := t.TempDir() + "/stats"
+	s := startService(t, options{env: []string{"APP_MASTER_STATS=" + stats}})
+	master := s.cmd.Process.Pid
+	pid := s.mustGet("/").pid
+	pid = s.restartAndWait(pid).pid // let lazily started runtime pieces settle
+	waitChildren(t, master, 1)
+	fds0, gr0 := countFDs(t, master), goroutines(t, stats)
+	for i := 0; i < n; i++ {
+		pid = s.restartAndWait(pid).pid
+	}
+	waitChildren(t, master, 1)
+	time.Sleep(200 * time.Millisecond)
+	fds1, gr1 := countFDs(t, master), goroutines(t, stats)
+	t.Logf("after %d restarts: fds %d -> %d, goroutines %d -> %d", n, fds0, fds1, gr0, gr1)
+	if fds1 != fds0 {
+		t.Errorf("master fds %d -> %d", fds0, fds1)
+	}
+	if gr1 > gr0 {
+		t.Errorf("master goroutines %d -> %d", gr0, gr1)
+	}
+}
+
+// waitChildren waits until master has exactly n live children.
+func waitChildren(t *testing.T, master, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if len(childPids(master)) == n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("master has %d children, want %d", len(childPids(master)), n)
+}
+
+// goroutines reads the master's goroutine count written by the test program.
+func goroutines(t *testing.T, path string) int {
+	t.Helper()
+	time.Sleep(120 * time.Millisecond) // the program rewrites it every 50ms
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package overseer_test
+
+const raceEnabled = false

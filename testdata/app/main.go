@@ -1,0 +1,151 @@
+// Command app is the service the integration tests run under overseer.
+//
+// Build-time variables pick a version and a misbehaviour; environment
+// variables pick the configuration and the way it serves HTTP.
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/seed-710818af/overseer"
+	"github.com/seed-710818af/overseer/fetcher"
+	"github.com/seed-710818af/overseer/graceful"
+)
+
+var (
+	// version is reported in every response.
+	version = "v1"
+	// mode is a misbehaviour: "" (none), "crash" (the program exits 7 at
+	// start), "noready" (never accepts), "failcheck" (exits 2 before Run),
+	// "hangcheck" (blocks before Run), "noisy" (prints before Run).
+	mode = ""
+)
+
+func main() {
+	switch mode {
+	case "failcheck":
+		fmt.Fprintln(os.Stderr, "failcheck: refusing to start")
+		os.Exit(2)
+	case "hangcheck":
+		time.Sleep(time.Hour)
+	case "noisy":
+		fmt.Println("noisy banner on stdout before Run")
+		fmt.Fprintln(os.Stderr, "noisy banner on stderr before Run")
+	}
+	if path := os.Getenv("APP_MASTER_STATS"); path != "" && os.Getenv("OVERSEER_CHILD_ID") == "" {
+		go writeStats(path)
+	}
+	cfg := overseer.Config{
+		Program:             program,
+		Address:             os.Getenv("APP_ADDR"),
+		TerminateTimeout:    envDuration("APP_TERMINATE_TIMEOUT"),
+		ReadyTimeout:        envDuration("APP_READY_TIMEOUT"),
+		SanityCheckTimeout:  envDuration("APP_CHECK_TIMEOUT"),
+		MinFetchInterval:    100 * time.Millisecond,
+		Debug:               os.Getenv("APP_DEBUG") != "",
+		NoRestart:           os.Getenv("APP_NO_RESTART") != "",
+		NoRestartAfterFetch: os.Getenv("APP_NO_RESTART_AFTER_FETCH") != "",
+	}
+	if path := os.Getenv("APP_WATCH"); path != "" {
+		cfg.Fetcher = &fetcher.File{Path: path, Interval: time.Second}
+	}
+	if path := os.Getenv("APP_PRE_UPGRADE_MARK"); path != "" {
+		cfg.PreUpgrade = func(string) error {
+			if _, err := os.Stat(path); err == nil {
+				return fmt.Errorf("veto file %s exists", path)
+			}
+			return nil
+		}
+	}
+	overseer.Run(cfg)
+}
+
+// program serves HTTP the way APP_SERVE says: "graceful" (graceful.Serve),
+// "shutdown" (http.Server.Shutdown on GracefulShutdown) or "plain"
+// (http.Serve and nothing else).
+func program(state overseer.State) {
+	if mode == "crash" {
+		os.Exit(7)
+	}
+	if mode == "noready" {
+		<-state.GracefulShutdown
+		return
+	}
+	var hups atomic.Int64
+	hupc := make(chan os.Signal, 4)
+	signal.Notify(hupc, syscall.SIGHUP, syscall.SIGWINCH)
+	go func() {
+		for s := range hupc {
+			if s == syscall.SIGHUP {
+				hups.Add(1)
+			} else {
+				fmt.Fprintln(os.Stderr, "app: unexpected SIGWINCH forwarded")
+				os.Exit(9)
+			}
+		}
+	}()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if d, err := time.ParseDuration(r.URL.Query().Get("sleep")); err == nil {
+			time.Sleep(d)
+		}
+		fmt.Fprintf(w, "%s %d\n", version, os.Getpid())
+	})
+	mux.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
+		os.Exit(code)
+	})
+	mux.HandleFunc("/restart", func(w http.ResponseWriter, r *http.Request) {
+		overseer.Restart()
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/hups", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, hups.Load())
+	})
+	mux.HandleFunc("/state", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "enabled=%t id=%s binpath=%s address=%s\n", state.Enabled, state.ID, state.BinPath, state.Address)
+	})
+	srv := &http.Server{Handler: mux}
+	switch os.Getenv("APP_SERVE") {
+	case "plain":
+		_ = http.Serve(state.Listener, mux)
+	case "shutdown":
+		go func() {
+			<-state.GracefulShutdown
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+		}()
+		_ = srv.Serve(state.Listener)
+	default:
+		if err := graceful.Serve(srv, state.Listener, state.GracefulShutdown); err != nil {
+			fmt.Fprintln(os.Stderr, "app: serve:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// writeStats records the master's goroutine count for the tests.
+func writeStats(path string) {
+	for {
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, []byte(strconv.Itoa(runtime.NumGoroutine())), 0o644); err == nil {
+			_ = os.Rename(tmp, path)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func envDuration(key string) time.Duration {
+	d, _ := time.ParseDuration(os.Getenv(key))
+	return d
+}
