@@ -144,7 +144,7 @@ func (ch *child) watchMaster() {
 	// The master sends nothing today; anything it sends later is skipped.
 	_, _ = io.Copy(io.Discard, ch.ctl)
 	ch.log.Warn("master process is gone; draining")
-	ch.drain()
+	ch.drain(true)
 }
 
 // watchSignals drains on RestartSignal, SIGTERM or SIGINT.
@@ -153,13 +153,15 @@ func (ch *child) watchSignals() {
 	signal.Notify(sigs, drainSignals(ch.cfg.RestartSignal)...)
 	s := <-sigs
 	ch.log.Debug("drain requested", "signal", s)
-	ch.drain()
+	ch.drain(s != ch.cfg.RestartSignal)
 }
 
 // drain stops accepting and tells the program to finish, once:
 //
 //  1. The listeners stop taking connections, but Accept does not fail yet,
-//     so a server loop sees nothing unusual.
+//     so a server loop sees nothing unusual. When the service stops for
+//     good (final), connections already queued on the socket are accepted
+//     first: no other process will, and they would be reset.
 //  2. Every accepted connection gets its first request read (Settle),
 //     for at most settleTimeout: http.Server.Shutdown drops a request it
 //     reads after it began.
@@ -169,7 +171,7 @@ func (ch *child) watchSignals() {
 //     so its Accept returns and Program can return.
 //
 // A drain that has not finished after TerminateTimeout ends the process.
-func (ch *child) drain() {
+func (ch *child) drain(final bool) {
 	ch.drainOnce.Do(func() {
 		ch.drainMu.Lock()
 		ch.drainStarted = time.Now()
@@ -179,7 +181,11 @@ func (ch *child) drain() {
 			os.Exit(1)
 		})
 		for _, l := range ch.listeners {
-			l.StopAccepting()
+			if final {
+				l.FinishBacklog()
+			} else {
+				l.StopAccepting()
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), min(settleTimeout, ch.cfg.TerminateTimeout/2))
 		for _, l := range ch.listeners {

@@ -163,3 +163,32 @@ func goroutines(t *testing.T, path string) int {
 	}
 	return n
 }
+
+// TestSIGTERMUnderLoadLosesNothing: stopping under load answers the
+// connections already queued on the socket; later attempts are refused.
+// One reset is tolerated: with the accept queue at its minimum the kernel
+// still admits one connection, which can arrive between the last accept
+// and the close.
+func TestSIGTERMUnderLoadLosesNothing(t *testing.T) {
+	for _, serve := range []string{"graceful", "plain"} {
+		t.Run(serve, func(t *testing.T) {
+			s := startService(t, options{env: []string{"APP_SERVE=" + serve}})
+			l := startLoad(s.addr, 16, false, "/", 30*time.Second)
+			time.Sleep(300 * time.Millisecond)
+			s.signal(syscall.SIGTERM)
+			if code := s.wait(10 * time.Second); code != 0 {
+				t.Fatalf("master exited %d, want 0", code)
+			}
+			time.Sleep(100 * time.Millisecond)
+			l.stop()
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			for class, n := range l.failed {
+				if class != "refused" && !(class == "reset" && n == 1) {
+					t.Errorf("%d requests failed with %s after SIGTERM (only refused, and one reset, are acceptable)", n, class)
+				}
+			}
+			t.Logf("ok=%d failed=%v", l.ok, l.failed)
+		})
+	}
+}

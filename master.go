@@ -123,7 +123,6 @@ func runMaster(c *Config) error {
 	if m.up != nil {
 		m.up.abandon()
 	}
-	closeAll(sockets)
 	m.log.Info("exiting", "code", code)
 	os.Exit(code)
 	return nil
@@ -173,10 +172,14 @@ func (m *master) onSignal(s os.Signal) {
 
 // stop begins shutting the service down: a pending child is killed, and
 // the active one (already told to stop) is killed if it outlives
-// TerminateTimeout.
+// TerminateTimeout. The master closes its copies of the sockets, so that
+// once the children let go of them too, new connections are refused
+// rather than queued for nobody.
 func (m *master) stop(reason string) {
 	if !m.stopping {
 		m.log.Info("stopping", "reason", reason)
+		closeAll(m.sockets)
+		m.sockets = nil
 	}
 	m.stopping = true
 	if m.pending != nil {

@@ -15,6 +15,13 @@ import (
 // that is closing anyway loses nothing.
 const DefaultIdleGrace = 100 * time.Millisecond
 
+// DefaultNewConnGrace is how long Serve lets a connection that has not sent
+// its first request stay open during a drain. It is longer than the idle
+// grace because clients do not retry a request that fails on a connection
+// they never used (Go's transport, for one, opens spare connections that
+// wait in its pool), so closing one early is riskier.
+const DefaultNewConnGrace = time.Second
+
 // Serve serves HTTP on l with srv until drain is closed (or receives a
 // value), then drains srv and returns nil once every connection is closed.
 //
@@ -22,7 +29,8 @@ const DefaultIdleGrace = 100 * time.Millisecond
 // accepting, lets in-flight requests finish, answers every request that
 // arrives on an open connection with "Connection: close" so the client
 // knows not to reuse it, and closes connections that stay idle for
-// DefaultIdleGrace. Nothing is closed while a request is on it.
+// DefaultIdleGrace (DefaultNewConnGrace for connections that have not sent a
+// request yet). Nothing is closed while a request is on it.
 //
 // Serve sets srv.Handler's wrapper and srv.ConnState hook for the call (the
 // previous ConnState, if any, is still called) and must not be used with a
@@ -37,7 +45,7 @@ const DefaultIdleGrace = 100 * time.Millisecond
 //		graceful.Serve(srv, state.Listener, state.GracefulShutdown)
 //	}
 func Serve(srv *http.Server, l net.Listener, drain <-chan bool) error {
-	d := newDrainer(srv, DefaultIdleGrace)
+	d := newDrainer(srv, DefaultIdleGrace, DefaultNewConnGrace)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	select {
@@ -60,7 +68,8 @@ func Serve(srv *http.Server, l net.Listener, drain <-chan bool) error {
 // drainer tracks a server's connections through its ConnState hook and
 // closes them one by one once the drain starts.
 type drainer struct {
-	idleGrace time.Duration
+	idleGrace    time.Duration // for connections idle between requests
+	newConnGrace time.Duration // for connections that never sent a request
 
 	mu       sync.Mutex
 	draining bool
@@ -75,8 +84,8 @@ type connInfo struct {
 }
 
 // newDrainer installs its hooks on srv.
-func newDrainer(srv *http.Server, idleGrace time.Duration) *drainer {
-	d := &drainer{idleGrace: idleGrace, conns: make(map[net.Conn]*connInfo), changed: make(chan struct{})}
+func newDrainer(srv *http.Server, idleGrace, newConnGrace time.Duration) *drainer {
+	d := &drainer{idleGrace: idleGrace, newConnGrace: newConnGrace, conns: make(map[net.Conn]*connInfo), changed: make(chan struct{})}
 	next := srv.ConnState
 	srv.ConnState = func(c net.Conn, s http.ConnState) {
 		d.track(c, s)
@@ -144,14 +153,19 @@ func (d *drainer) wait() {
 			return
 		}
 		now := time.Now()
-		next := d.idleGrace
+		next := d.newConnGrace
 		for c, info := range d.conns {
-			if info.state != http.StateIdle && info.state != http.StateNew {
+			grace := d.idleGrace
+			switch info.state {
+			case http.StateIdle:
+			case http.StateNew:
+				grace = d.newConnGrace
+			default:
 				continue
 			}
-			if idle := now.Sub(info.idleSince); idle >= d.idleGrace {
+			if idle := now.Sub(info.idleSince); idle >= grace {
 				_ = c.Close()
-			} else if left := d.idleGrace - idle; left < next {
+			} else if left := grace - idle; left < next {
 				next = left
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,7 @@ type Listener struct {
 	acceptingOnce sync.Once
 	stopped       chan struct{} // closed by StopAccepting or Close
 	stopOnce      sync.Once
+	backlogUntil  atomic.Int64  // FinishBacklog: UnixNano after which to stop regardless
 	closed        chan struct{} // closed by Close
 	closeOnce     sync.Once
 	closeErr      error
@@ -52,7 +54,11 @@ func NewListener(l net.Listener) *Listener {
 // that matches net.ErrClosed.
 func (l *Listener) Accept() (net.Conn, error) {
 	l.acceptingOnce.Do(func() { close(l.accepting) })
+	finishing := l.armBacklogDeadline()
 	c, err := l.Listener.Accept()
+	if err != nil && finishing && isTimeout(err) {
+		l.StopAccepting() // the queue is empty: stop for good
+	}
 	if err != nil {
 		select {
 		case <-l.stopped:
@@ -65,9 +71,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 	tc := &Conn{Conn: c, owner: l}
 	l.mu.Lock()
 	l.conns[tc] = struct{}{}
-	finishing := l.finishing
+	closing := l.finishing
 	l.mu.Unlock()
-	if finishing {
+	if closing {
 		tc.finish()
 	}
 	return tc, nil
@@ -87,6 +93,56 @@ func (l *Listener) StopAccepting() {
 		close(l.stopped)
 		l.closeErr = l.Listener.Close()
 	})
+}
+
+// FinishBacklog accepts the connections already waiting in the socket's
+// queue, then stops accepting as StopAccepting does. Use it when the
+// service stops for good and no other process holds the socket: a
+// connection the kernel queued is answered instead of being reset when the
+// socket closes. New connections are held off first by shrinking the
+// socket's queue (the kernel drops their SYNs, so clients retry and are
+// refused once the socket is closed). It stops after backlogIdle without a
+// new connection, or after backlogMax in all.
+func (l *Listener) FinishBacklog() {
+	select {
+	case <-l.stopped:
+		return
+	default:
+	}
+	shrinkBacklog(l.Listener)
+	until := time.Now().Add(backlogMax)
+	l.backlogUntil.Store(until.UnixNano())
+	// Wake an Accept that is waiting, so it re-arms its deadline.
+	if d, ok := l.Listener.(interface{ SetDeadline(time.Time) error }); ok {
+		_ = d.SetDeadline(time.Now().Add(backlogIdle))
+	} else {
+		l.StopAccepting()
+	}
+}
+
+// Backlog draining limits, see FinishBacklog.
+const (
+	backlogIdle = 2 * time.Millisecond
+	backlogMax  = 100 * time.Millisecond
+)
+
+// armBacklogDeadline sets the accept deadline while FinishBacklog is
+// draining the queue, and reports whether it is.
+func (l *Listener) armBacklogDeadline() bool {
+	until := l.backlogUntil.Load()
+	if until == 0 {
+		return false
+	}
+	d, ok := l.Listener.(interface{ SetDeadline(time.Time) error })
+	if !ok {
+		return false
+	}
+	deadline := time.Now().Add(backlogIdle)
+	if limit := time.Unix(0, until); deadline.After(limit) {
+		deadline = limit
+	}
+	_ = d.SetDeadline(deadline)
+	return true
 }
 
 // Close stops accepting new connections and releases callers blocked in
