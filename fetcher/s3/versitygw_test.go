@@ -44,14 +44,15 @@ func findVersityGW() string {
 	return p
 }
 
-// repoRoot returns the directory holding the module's go.mod, or "".
+// repoRoot returns the repository's root: the nearest directory above the
+// working directory that holds a .git entry or the scripts folder, or "".
 func repoRoot() string {
 	dir, err := os.Getwd()
 	if err != nil {
 		return ""
 	}
 	for i := 0; i < 10; i++ {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, "scripts", "install-versitygw.sh")); err == nil {
 			return dir
 		}
 		parent := filepath.Dir(dir)
