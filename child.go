@@ -70,7 +70,7 @@ func newChild(c *Config) (*child, error) {
 	ch := &child{
 		cfg: c,
 		log: c.Logger.With("role", "child", "child", id, "pid", os.Getpid()),
-		ctl: os.NewFile(ctlFD, "overseer-control"),
+		ctl: adoptControl(ctlFD),
 		state: State{
 			Enabled:          true,
 			ID:               os.Getenv(envBinID),

@@ -66,6 +66,14 @@ func newControlPair() (masterEnd, childEnd *os.File, err error) {
 	}
 	unix.CloseOnExec(fds[0])
 	unix.CloseOnExec(fds[1])
+	// The master's end is non-blocking so that reading it parks a goroutine
+	// in the runtime's poller rather than a whole thread per child. The
+	// child's end is passed as it is (exec would make it blocking anyway).
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return nil, nil, fmt.Errorf("control channel: %w", err)
+	}
 	return os.NewFile(uintptr(fds[0]), "overseer-control"), os.NewFile(uintptr(fds[1]), "overseer-control-child"), nil
 }
 
@@ -117,4 +125,11 @@ func socketFile(l syscall.Conn) (*os.File, error) {
 		return nil, fmt.Errorf("dup socket: %w", dupErr)
 	}
 	return os.NewFile(uintptr(dup), "overseer-socket"), nil
+}
+
+// adoptControl returns the child's end of the control channel, made
+// non-blocking so that waiting on it does not hold a thread.
+func adoptControl(fd int) *os.File {
+	_ = unix.SetNonblock(fd, true)
+	return os.NewFile(uintptr(fd), "overseer-control")
 }
