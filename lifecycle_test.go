@@ -157,7 +157,7 @@ func goroutines(t *testing.T, path string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	n, err := strconv.Atoi(strings.Fields(string(b))[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"time"
 )
 
@@ -286,6 +287,12 @@ func (m *master) onExit(e exitEvent) {
 	case m.draining[c]:
 		delete(m.draining, c)
 		c.log.Info("old child exited", "drain", time.Since(c.drainAt).Round(time.Microsecond), "code", e.code)
+		if len(m.draining) == 0 && m.pending == nil {
+			// A restart allocates a little (environment, buffers, exec
+			// state); hand the garbage back now, so a master that has been
+			// through many restarts idles as small as a fresh one.
+			go debug.FreeOSMemory()
+		}
 	case c == m.active:
 		m.active = nil
 		m.exitCode = e.code

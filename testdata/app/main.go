@@ -138,7 +138,10 @@ func program(state overseer.State) {
 func writeStats(path string) {
 	for {
 		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, []byte(strconv.Itoa(runtime.NumGoroutine())), 0o644); err == nil {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		line := fmt.Sprintf("%d heapinuse=%d heapsys=%d sys=%d stacksys=%d objects=%d", runtime.NumGoroutine(), ms.HeapInuse, ms.HeapSys, ms.Sys, ms.StackSys, ms.HeapObjects)
+		if err := os.WriteFile(tmp, []byte(line), 0o644); err == nil {
 			_ = os.Rename(tmp, path)
 		}
 		time.Sleep(50 * time.Millisecond)
