@@ -62,6 +62,12 @@ type Config struct {
 	// MaxBinarySize is the largest binary a fetch may deliver. Defaults to
 	// 1 GiB.
 	MaxBinarySize int64
+	// PublicKey is a minisign public key: the second line of the .pub file
+	// that "minisign -G" writes. When set, a fetched binary is installed
+	// only if it comes with a valid prehashed minisign signature by this key
+	// (FILE.minisig beside it, see fetcher.Signed); anything else is
+	// rejected before it is ever executed. An invalid key disables upgrades.
+	PublicKey string
 	// Logger receives overseer's structured logs. Defaults to a text
 	// handler on standard error, at the level Debug and NoWarn select.
 	Logger *slog.Logger

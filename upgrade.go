@@ -85,6 +85,7 @@ type upgrader struct {
 	dir        string
 	pattern    string // staging file names: hidden, next to the binary
 	backup     string // the previous binary, kept for rollback
+	verify     *verifier
 	quarantine quarantine
 
 	mu       sync.Mutex
@@ -120,6 +121,11 @@ func newUpgrader(c *Config, log *slog.Logger, bin *binary) (*upgrader, error) {
 		pattern: "." + base + ".overseer-new-*",
 		backup:  filepath.Join(dir, "."+base+".overseer-prev"),
 	}
+	v, err := newVerifier(c.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	u.verify = v
 	probe, err := os.CreateTemp(u.dir, u.pattern)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create files next to the binary (overseer stages upgrades in %s; make it writable): %w", u.dir, err)
@@ -160,7 +166,16 @@ func (u *upgrader) fetchOnce() *stagedBinary {
 	if c, ok := r.(io.Closer); ok {
 		defer c.Close()
 	}
-	s, err := u.stage(r)
+	body, verify, err := u.verify.expect(r)
+	if err != nil {
+		if errors.Is(err, errRejected) {
+			u.log.Error("upgrade rejected before download; the running binary is unchanged", "err", err)
+		} else {
+			u.log.Warn("fetch failed; will retry", "err", err)
+		}
+		return nil
+	}
+	s, err := u.stage(body)
 	if err != nil {
 		u.log.Error("upgrade rejected: download failed; the running binary is unchanged", "err", err)
 		return nil
@@ -180,7 +195,12 @@ func (u *upgrader) fetchOnce() *stagedBinary {
 		log.Debug("fetched binary is quarantined; skipping", "why", why)
 		return nil
 	}
-	log.Info("new binary fetched", "size", fileSize(s.path))
+	if err := verify(s.id); err != nil {
+		u.quarantine.add(s.id, "verification failed")
+		log.Error("upgrade rejected and quarantined: it was never executed; the running binary is unchanged. Check the published binary and its signature", "err", err)
+		return nil
+	}
+	log.Info("new binary fetched", "size", fileSize(s.path), "verified", u.verify != nil)
 	if pre := u.cfg.PreUpgrade; pre != nil {
 		if err := pre(s.path); err != nil {
 			log.Warn("upgrade cancelled by PreUpgrade", "err", err)

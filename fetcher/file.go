@@ -18,6 +18,9 @@ import (
 // rename onto Path) is the most reliable way to hand over a binary.
 //
 // A missing file is not an error: File keeps waiting for one to appear.
+//
+// The reader Fetch returns implements Signed with the file at Path plus
+// ".minisig"; when a signature is required, write it before the binary.
 type File struct {
 	// Path is the file to watch. Required.
 	Path string
@@ -92,7 +95,38 @@ func (f *File) Fetch() (io.Reader, error) {
 		return nil, fmt.Errorf("fetcher.File: %w", err)
 	}
 	f.last = stamp
-	return file, nil
+	return &fileBinary{File: file, sigPath: f.Path + ".minisig"}, nil
+}
+
+// fileBinary is the reader File.Fetch returns: the open binary, which also
+// supplies the signature published beside it.
+type fileBinary struct {
+	*os.File
+	sigPath string
+}
+
+// maxSignatureSize bounds a .minisig file (a real one is under 400 bytes).
+const maxSignatureSize = 64 << 10
+
+// Signature implements Signed: it reads Path + ".minisig", or returns nil
+// if there is none. Publish the signature before the binary.
+func (b *fileBinary) Signature() ([]byte, error) {
+	sig, err := os.Open(b.sigPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetcher.File: %w", err)
+	}
+	defer sig.Close()
+	raw, err := io.ReadAll(io.LimitReader(sig, maxSignatureSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("fetcher.File: read %s: %w", b.sigPath, err)
+	}
+	if len(raw) > maxSignatureSize {
+		return nil, fmt.Errorf("fetcher.File: %s is larger than %d bytes: not a signature", b.sigPath, maxSignatureSize)
+	}
+	return raw, nil
 }
 
 // statFile returns the stamp of path; a missing file is a stamp with

@@ -6,3 +6,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 # A real S3-compatible server for the S3 fetcher tests.
 "$here/install-versitygw.sh"
+
+# The real minisign tool, to sign test binaries the way publishers do.
+if ! command -v minisign >/dev/null; then
+	echo "installing minisign (Debian package)"
+	if [[ $(id -u) -eq 0 ]]; then sudo=""; else sudo="sudo"; fi
+	$sudo apt-get update -qq
+	$sudo apt-get install -y -qq minisign
+fi

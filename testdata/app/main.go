@@ -31,6 +31,13 @@ var (
 )
 
 func main() {
+	if mark := os.Getenv("APP_EXEC_MARK"); mark != "" && os.Getenv("OVERSEER_BIN_CHECK") != "" {
+		// Record that this binary was executed for a sanity check.
+		if f, err := os.OpenFile(mark, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+			fmt.Fprintln(f, version)
+			f.Close()
+		}
+	}
 	switch mode {
 	case "failcheck":
 		fmt.Fprintln(os.Stderr, "failcheck: refusing to start")
@@ -54,6 +61,7 @@ func main() {
 		Debug:               os.Getenv("APP_DEBUG") != "",
 		NoRestart:           os.Getenv("APP_NO_RESTART") != "",
 		NoRestartAfterFetch: os.Getenv("APP_NO_RESTART_AFTER_FETCH") != "",
+		PublicKey:           os.Getenv("APP_PUBLIC_KEY"),
 	}
 	if path := os.Getenv("APP_WATCH"); path != "" {
 		cfg.Fetcher = &fetcher.File{Path: path, Interval: time.Second}
