@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -61,6 +62,16 @@ func TestMain(m *testing.M) {
 
 // buildVariants builds every variant of the test program into dir.
 func buildVariants(dir string) error {
+	// A good binary for another architecture must fail the sanity check.
+	other := "arm64"
+	if runtime.GOARCH == "arm64" {
+		other = "amd64"
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "otherarch"), "./testdata/app")
+	cmd.Env = append(os.Environ(), "GOARCH="+other)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build otherarch: %v\n%s", err, out)
+	}
 	for name, v := range variants {
 		args := []string{"build", "-o", filepath.Join(dir, name), "-ldflags", "-X main.version=" + v[0] + " -X main.mode=" + v[1]}
 		if raceEnabled {

@@ -55,6 +55,7 @@ func TestBadBinariesAreRejected(t *testing.T) {
 		{"exits-non-zero", func(s *service) { s.publish("failcheck") }, "exit status 2"},
 		{"never-answers", func(s *service) { s.publish("hangcheck") }, "did not answer within 1s"},
 		{"empty", func(s *service) { s.publishBytes(nil) }, "the fetched binary is empty"},
+		{"other-architecture", func(s *service) { s.publish("otherarch") }, "exec format error"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -66,6 +66,9 @@ func main() {
 	if path := os.Getenv("APP_WATCH"); path != "" {
 		cfg.Fetcher = &fetcher.File{Path: path, Interval: time.Second}
 	}
+	if url := os.Getenv("APP_URL"); url != "" {
+		cfg.Fetcher = &fetcher.HTTP{URL: url, Interval: time.Second}
+	}
 	if path := os.Getenv("APP_PRE_UPGRADE_MARK"); path != "" {
 		cfg.PreUpgrade = func(string) error {
 			if _, err := os.Stat(path); err == nil {
