@@ -70,3 +70,43 @@ func (c countingWriter) Write(p []byte) (int, error) {
 	c.n.Add(int64(len(p)))
 	return c.ResponseWriter.Write(p)
 }
+
+// TestBrokenHTTPReleasesAreRejected: a server that fails or cuts the
+// download leaves the service serving and the binary on disk unchanged,
+// and the log says why.
+func TestBrokenHTTPReleasesAreRejected(t *testing.T) {
+	v2, err := os.ReadFile(filepath.Join(binDir, "v2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		handler http.HandlerFunc
+		log     string
+	}{
+		{"server-error", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "boom", http.StatusInternalServerError)
+		}, "500"},
+		{"truncated-body", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "99999999")
+			w.Header().Set("ETag", `"v2"`)
+			w.Write(v2[:len(v2)/3]) // then the handler returns: the connection is cut short
+		}, "download failed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(c.handler)
+			defer srv.Close()
+			s := startService(t, options{env: []string{"APP_URL=" + srv.URL + "/app"}})
+			v1 := fileHash(t, s.bin)
+			s.waitLog(c.log, 20*time.Second)
+			if fileHash(t, s.bin) != v1 {
+				t.Error("binary on disk changed")
+			}
+			if r := s.mustGet("/"); r.version != "v1" {
+				t.Errorf("serving %s", r.version)
+			}
+			assertNoStagingFiles(t, s.dir)
+		})
+	}
+}

@@ -198,7 +198,7 @@ func (m *master) onRestart(reason string) {
 		m.log.Debug("restart ignored: stopping", "reason", reason)
 	case m.cfg.NoRestart:
 		m.log.Info("restarts are disabled (NoRestart): draining and exiting instead", "reason", reason)
-		m.active.signal(m.cfg.RestartSignal)
+		m.active.signal(SIGTERM) // a final drain: queued connections are answered too
 		m.stop(reason)
 	case m.pending != nil:
 		m.again = true

@@ -128,8 +128,11 @@ func socketFile(l syscall.Conn) (*os.File, error) {
 }
 
 // adoptControl returns the child's end of the control channel, made
-// non-blocking so that waiting on it does not hold a thread.
+// non-blocking so that waiting on it does not hold a thread, and
+// close-on-exec so that the program's own subprocesses do not inherit it
+// (the master would then see the channel open after the child is gone).
 func adoptControl(fd int) *os.File {
+	unix.CloseOnExec(fd)
 	_ = unix.SetNonblock(fd, true)
 	return os.NewFile(uintptr(fd), "overseer-control")
 }
