@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -82,14 +81,11 @@ func newChild(c *Config) (*child, error) {
 		},
 	}
 	ch.state.ready = ch.ready
-	for i := 0; i < n; i++ {
-		f := os.NewFile(uintptr(firstListFD+i), "overseer-listener")
-		l, err := net.FileListener(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("overseer child: inherit listener %d: %w", i, err)
-		}
-		gl := graceful.NewListener(l)
+	listeners, err := adoptSockets(n)
+	if err != nil {
+		return nil, err
+	}
+	for _, gl := range listeners {
 		ch.listeners = append(ch.listeners, gl)
 		ch.state.Listeners = append(ch.state.Listeners, gl)
 	}

@@ -5,7 +5,6 @@ package overseer
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -50,7 +49,7 @@ type master struct {
 	cfg     *Config
 	log     *slog.Logger
 	bin     *binary
-	sockets []*os.File
+	sockets *socketSet
 	spawner *spawner
 	events  chan event
 	up      *upgrader // nil without a Fetcher
@@ -84,7 +83,7 @@ func runMaster(c *Config) error {
 	if err != nil {
 		return err
 	}
-	sockets, err := listen(c.Addresses)
+	sockets, err := openSockets(c.Addresses)
 	if err != nil {
 		return err
 	}
@@ -102,7 +101,7 @@ func runMaster(c *Config) error {
 	first, err := m.startChild()
 	if err != nil {
 		signal.Stop(sigs)
-		closeAll(sockets)
+		sockets.close()
 		return err
 	}
 	m.active = first
@@ -179,8 +178,7 @@ func (m *master) onSignal(s os.Signal) {
 func (m *master) stop(reason string) {
 	if !m.stopping {
 		m.log.Info("stopping", "reason", reason)
-		closeAll(m.sockets)
-		m.sockets = nil
+		m.sockets.close()
 	}
 	m.stopping = true
 	if m.pending != nil {
@@ -373,38 +371,11 @@ func (m *master) startChild() (*childProc, error) {
 		id:      m.nextID,
 		binPath: m.bin.path,
 		binID:   m.bin.currentID(),
-		sockets: m.sockets,
+		sockets: m.sockets.files,
 		log:     m.log,
 		events:  m.events,
 		spawner: m.spawner,
 	})
-}
-
-// listen opens the TCP sockets and returns them as files to pass on.
-func listen(addrs []string) ([]*os.File, error) {
-	files := make([]*os.File, 0, len(addrs))
-	for _, addr := range addrs {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			closeAll(files)
-			return nil, fmt.Errorf("overseer: listen on %s: %w", addr, err)
-		}
-		f, err := socketFile(l.(*net.TCPListener))
-		l.Close()
-		if err != nil {
-			closeAll(files)
-			return nil, fmt.Errorf("overseer: socket of %s: %w", addr, err)
-		}
-		files = append(files, f)
-	}
-	return files, nil
-}
-
-// closeAll closes files.
-func closeAll(files []*os.File) {
-	for _, f := range files {
-		f.Close()
-	}
 }
 
 // short abbreviates a binary ID for logs.

@@ -97,36 +97,6 @@ func isTextBusy(err error) bool {
 	return err != nil && errors.Is(err, syscall.ETXTBSY)
 }
 
-// socketFile returns a duplicate of l's socket for passing to children.
-//
-// The file is made in blocking mode on purpose. exec.Cmd.Start calls Fd
-// on every file it passes, and Fd switches a file that os considers
-// non-blocking to blocking mode. The mode belongs to the socket, shared
-// with every child that inherited it, so a running child's accept would
-// turn into a blocking system call that Close cannot interrupt. A file that
-// starts out blocking is left alone by Fd; each child makes its own copy
-// non-blocking again when it adopts the socket (net.FileListener).
-func socketFile(l syscall.Conn) (*os.File, error) {
-	raw, err := l.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	var dup int
-	var dupErr error
-	if err := raw.Control(func(fd uintptr) {
-		dup, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
-		if dupErr == nil {
-			dupErr = unix.SetNonblock(dup, false)
-		}
-	}); err != nil {
-		return nil, err
-	}
-	if dupErr != nil {
-		return nil, fmt.Errorf("dup socket: %w", dupErr)
-	}
-	return os.NewFile(uintptr(dup), "overseer-socket"), nil
-}
-
 // adoptControl returns the child's end of the control channel, made
 // non-blocking so that waiting on it does not hold a thread, and
 // close-on-exec so that the program's own subprocesses do not inherit it
