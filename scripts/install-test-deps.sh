@@ -14,3 +14,12 @@ if ! command -v minisign >/dev/null; then
 	$sudo apt-get update -qq
 	$sudo apt-get install -y -qq minisign
 fi
+
+# A real supervisord, to run the service the way supervisord deployments do
+# (supervisor_test.go: signal, upgrade, stop and crash under supervisord).
+if ! command -v supervisord >/dev/null; then
+	echo "installing supervisor (Debian package)"
+	if [[ $(id -u) -eq 0 ]]; then sudo=""; else sudo="sudo"; fi
+	$sudo apt-get update -qq
+	$sudo apt-get install -y -qq supervisor
+fi
