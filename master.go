@@ -3,11 +3,14 @@
 package overseer
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"time"
 )
 
@@ -42,6 +45,8 @@ type (
 	}
 	readyTimeoutEvent struct{ child *childProc }
 	upgradeEvent      struct{ staged *stagedBinary }
+	watchdogEvent     struct{}
+	crashRestartEvent struct{}
 )
 
 // master is the long-lived first process.
@@ -52,7 +57,9 @@ type master struct {
 	sockets *socketSet
 	spawner *spawner
 	events  chan event
-	up      *upgrader // nil without a Fetcher
+	up      *upgrader  // nil without a Fetcher
+	notify  *notifier  // systemd's NOTIFY_SOCKET; nil when not under systemd
+	sink    *eventSink // Config.OnEvent; nil when unset
 
 	// Owned by the event loop.
 	nextID   int
@@ -64,6 +71,8 @@ type master struct {
 	draining map[*childProc]bool // old children finishing their work
 	stopping bool                // the service is shutting down
 	exitCode int                 // what the master exits with once stopping
+	failed   int                 // failed starts in a row, under a CrashPolicy
+	crashed  bool                // a crash restart is scheduled
 }
 
 // restart is a restart under way.
@@ -96,6 +105,9 @@ func runMaster(c *Config) error {
 		events:   make(chan event, 64),
 		draining: make(map[*childProc]bool),
 	}
+	m.notify = newNotifier(m.log)
+	m.sink = newEventSink(c.OnEvent, m.log)
+	watchdog := watchdogInterval()
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, append(forwardedSignals, c.RestartSignal)...)
 	first, err := m.startChild()
@@ -112,8 +124,15 @@ func runMaster(c *Config) error {
 		}
 	}()
 	setRestarter(func() { m.events <- restartEvent{reason: "Restart() called"} })
+	if watchdog > 0 {
+		go func() {
+			for range time.Tick(watchdog) {
+				m.events <- watchdogEvent{}
+			}
+		}()
+	}
 	if c.Fetcher != nil {
-		if m.up, err = newUpgrader(c, m.log, bin); err != nil {
+		if m.up, err = newUpgrader(c, m.log, m.sink, bin); err != nil {
 			m.log.Warn("upgrades disabled", "err", err)
 		} else {
 			go m.up.fetchLoop(m.events)
@@ -145,6 +164,12 @@ func (m *master) run() int {
 			m.onExit(e)
 		case upgradeEvent:
 			m.onUpgrade(e.staged)
+		case watchdogEvent:
+			if m.active != nil && !m.active.readyAt.IsZero() && !m.stopping {
+				m.notify.send("WATCHDOG=1")
+			}
+		case crashRestartEvent:
+			m.onCrashRestart()
 		}
 		if m.stopping && m.active == nil && m.pending == nil && len(m.draining) == 0 {
 			return m.exitCode
@@ -161,6 +186,9 @@ func (m *master) onSignal(s os.Signal) {
 	}
 	if m.active == nil {
 		m.log.Debug("no child to forward the signal to", "signal", s)
+		if isStopSignal(s) {
+			m.stop("signal " + s.String())
+		}
 		return
 	}
 	m.log.Debug("forwarding signal", "signal", s, "child", m.active.id)
@@ -178,6 +206,7 @@ func (m *master) onSignal(s os.Signal) {
 func (m *master) stop(reason string) {
 	if !m.stopping {
 		m.log.Info("stopping", "reason", reason)
+		m.notify.send("STOPPING=1", "STATUS=stopping: "+reason)
 		m.sockets.close()
 	}
 	m.stopping = true
@@ -219,16 +248,24 @@ func (m *master) beginRestart(reason string) {
 	r.timer = time.AfterFunc(m.cfg.ReadyTimeout, func() { m.events <- readyTimeoutEvent{child: c} })
 	m.pending = r
 	c.log.Info("restart begun", "reason", reason, "id", short(c.binID))
+	m.notify.reloading("restarting (" + reason + ")")
+	e := childEvent(EventRestartBegun, c)
+	e.Reason = reason
+	m.sink.emit(e)
 }
 
 // onReady completes a restart: the new child becomes active and the old
 // one drains.
 func (m *master) onReady(c *childProc) {
 	c.readyAt = time.Now()
+	ready := childEvent(EventChildReady, c)
+	ready.Duration = c.readyAt.Sub(c.started)
+	m.sink.emit(ready)
 	r := m.pending
 	if r == nil || r.child != c {
 		if c == m.active {
 			c.log.Info("child ready", "after", c.readyAt.Sub(c.started).Round(time.Microsecond))
+			m.notify.send("READY=1", "STATUS="+m.status())
 		}
 		return
 	}
@@ -240,9 +277,13 @@ func (m *master) onReady(c *childProc) {
 		m.unproven = nil
 	}
 	c.log.Info("restart complete: new child ready", "reason", r.reason, "handover", c.readyAt.Sub(r.begun).Round(time.Microsecond))
+	done := childEvent(EventRestartCompleted, c)
+	done.Reason, done.Duration = r.reason, c.readyAt.Sub(r.begun)
+	m.sink.emit(done)
 	if old != nil {
 		m.drain(old)
 	}
+	m.notify.send("READY=1", "STATUS="+m.status())
 	m.afterRestart()
 }
 
@@ -250,12 +291,18 @@ func (m *master) onReady(c *childProc) {
 func (m *master) drain(c *childProc) {
 	c.drainAt = time.Now()
 	m.draining[c] = true
+	m.sink.emit(childEvent(EventChildDraining, c))
 	c.signal(m.cfg.RestartSignal)
 	c.killAfter(m.cfg.TerminateTimeout, "did not finish draining within TerminateTimeout")
 }
 
 // onReadyTimeout kills a new child that did not become ready in time.
 func (m *master) onReadyTimeout(c *childProc) {
+	if c == m.active && c.readyAt.IsZero() && m.cfg.CrashPolicy != nil {
+		c.log.Error("child started after a crash is not ready in time; killing it", "timeout", m.cfg.ReadyTimeout)
+		_ = c.proc.Kill()
+		return
+	}
 	if m.pending == nil || m.pending.child != c {
 		return
 	}
@@ -268,6 +315,12 @@ func (m *master) onReadyTimeout(c *childProc) {
 func (m *master) onExit(e exitEvent) {
 	c := e.child
 	c.stopTimers()
+	exited := childEvent(EventChildExited, c)
+	exited.Code = e.code
+	if !c.drainAt.IsZero() {
+		exited.Duration = time.Since(c.drainAt)
+	}
+	m.sink.emit(exited)
 	switch {
 	case m.pending != nil && m.pending.child == c:
 		r := m.pending
@@ -279,7 +332,11 @@ func (m *master) onExit(e exitEvent) {
 		}
 		if !m.stopping {
 			c.log.Error("restart failed: the current child keeps serving", "reason", r.reason, "why", why, "status", e.status)
+			failed := childEvent(EventRestartFailed, c)
+			failed.Reason, failed.Err, failed.Code = r.reason, errors.New(why), e.code
+			m.sink.emit(failed)
 			m.rollback(r.upgrade, why)
+			m.notify.send("READY=1", "STATUS=restart failed ("+why+"); "+m.status())
 			m.afterRestart()
 		}
 	case m.draining[c]:
@@ -294,12 +351,15 @@ func (m *master) onExit(e exitEvent) {
 	case c == m.active:
 		m.active = nil
 		m.exitCode = e.code
-		if m.stopping {
+		switch {
+		case m.stopping:
 			c.log.Info("child exited", "code", e.code, "status", e.status)
-		} else {
+		case m.cfg.CrashPolicy != nil:
+			m.onCrash(c, e)
+		default:
 			c.log.Error("child exited unexpectedly; stopping with its exit code", "code", e.code, "status", e.status)
+			m.stop("child exited")
 		}
-		m.stop("child exited")
 	}
 }
 
@@ -341,6 +401,7 @@ func (m *master) onUpgrade(s *stagedBinary) {
 	}
 	m.unproven = inst
 	m.log.Info("upgrade installed", "from", short(inst.prevID), "to", short(inst.id))
+	m.sink.emit(Event{Kind: EventUpgradeApplied, BinaryID: inst.id})
 	if m.cfg.NoRestartAfterFetch {
 		m.log.Info("not restarting (NoRestartAfterFetch): the next restart runs the new binary")
 		return
@@ -362,12 +423,13 @@ func (m *master) rollback(inst *installed, why string) {
 		return
 	}
 	m.log.Error("upgrade rolled back: the previous binary is restored and the new one quarantined", "rejected", short(inst.id), "restored", short(inst.prevID), "why", why)
+	m.sink.emit(Event{Kind: EventUpgradeRolledBack, BinaryID: inst.id, Err: errors.New(why)})
 }
 
 // startChild starts the next child from the binary on disk.
 func (m *master) startChild() (*childProc, error) {
 	m.nextID++
-	return startChild(childSpec{
+	c, err := startChild(childSpec{
 		id:      m.nextID,
 		binPath: m.bin.path,
 		binID:   m.bin.currentID(),
@@ -376,6 +438,74 @@ func (m *master) startChild() (*childProc, error) {
 		events:  m.events,
 		spawner: m.spawner,
 	})
+	if err == nil {
+		m.sink.emit(childEvent(EventChildStarted, c))
+	}
+	return c, err
+}
+
+// status is the one-line state systemd shows (STATUS=).
+func (m *master) status() string {
+	if m.active == nil {
+		return "no child running"
+	}
+	return fmt.Sprintf("serving binary %s (child %d, pid %d)", short(m.active.binID), m.active.id, m.active.proc.Pid)
+}
+
+// onCrash applies the CrashPolicy to an active child that exited on its
+// own: schedule a new start with backoff, or give up after too many
+// failed starts. The sockets stay open meanwhile.
+func (m *master) onCrash(c *childProc, e exitEvent) {
+	p := m.cfg.CrashPolicy
+	if c.readyAt.IsZero() || time.Since(c.started) < p.StartPeriod {
+		m.failed++
+	} else {
+		m.failed = 0
+	}
+	if m.failed > p.MaxFailedStarts {
+		c.log.Error("child keeps failing to start; giving up with its exit code", "code", e.code, "failed_starts", m.failed)
+		m.stop("too many failed starts")
+		return
+	}
+	if m.pending != nil {
+		// A restart is under way: its child takes over when ready.
+		c.log.Error("child crashed during a restart; the new child takes over", "code", e.code)
+		return
+	}
+	wait := p.Backoff << max(m.failed-1, 0)
+	if wait > p.MaxBackoff || wait <= 0 {
+		wait = p.MaxBackoff
+	}
+	wait = jitter(wait)
+	c.log.Error("child crashed; starting a new one", "code", e.code, "status", e.status, "in", wait.Round(time.Millisecond), "failed_starts", m.failed)
+	crash := childEvent(EventCrashRestart, c)
+	crash.Code, crash.Duration = e.code, wait
+	m.sink.emit(crash)
+	m.notify.send("STATUS=child crashed (exit code " + strconv.Itoa(e.code) + "); restarting")
+	m.crashed = true
+	time.AfterFunc(wait, func() { m.events <- crashRestartEvent{} })
+}
+
+// onCrashRestart starts a child in place of a crashed one.
+func (m *master) onCrashRestart() {
+	m.crashed = false
+	if m.stopping || m.active != nil || m.pending != nil {
+		return
+	}
+	c, err := m.startChild()
+	if err != nil {
+		m.log.Error("cannot start a child after a crash; stopping", "err", err)
+		m.stop("cannot start a child")
+		return
+	}
+	m.active = c
+	c.log.Info("child started after a crash", "failed_starts", m.failed)
+	time.AfterFunc(m.cfg.ReadyTimeout, func() { m.events <- readyTimeoutEvent{child: c} })
+}
+
+// jitter spreads d by ±20%.
+func jitter(d time.Duration) time.Duration {
+	return d - d/5 + time.Duration(rand.Int64N(int64(d)*2/5+1))
 }
 
 // short abbreviates a binary ID for logs.

@@ -68,9 +68,56 @@ type Config struct {
 	// (FILE.minisig beside it, see fetcher.Signed); anything else is
 	// rejected before it is ever executed. An invalid key disables upgrades.
 	PublicKey string
+	// OnEvent, if set, is called with every lifecycle event (see Event).
+	// It runs in the master process, not in the program's, one event at a
+	// time on a goroutine of its own, so a slow callback delays later
+	// events but never a restart; events beyond a backlog of 1024 are
+	// dropped and logged.
+	OnEvent func(Event)
+	// CrashPolicy, if set, restarts a child that exits on its own instead
+	// of ending the master with its exit code (the default, as in
+	// jpillora/overseer). See CrashPolicy.
+	CrashPolicy *CrashPolicy
 	// Logger receives overseer's structured logs. Defaults to a text
 	// handler on standard error, at the level Debug and NoWarn select.
 	Logger *slog.Logger
+}
+
+// CrashPolicy restarts crashed children on the sockets the master holds:
+// while no child runs, connections wait in the socket's queue. Its
+// semantics follow supervisord's startsecs and startretries. The zero
+// value uses every default.
+type CrashPolicy struct {
+	// StartPeriod: a child that exits (or is not ready) sooner than this
+	// after it started counts as a failed start. Default 1 second.
+	StartPeriod time.Duration
+	// MaxFailedStarts is how many failed starts in a row the master
+	// tolerates; after one more it exits with the last child's code.
+	// Default 3.
+	MaxFailedStarts int
+	// Backoff is the wait before the first restart after a crash; it
+	// doubles with each failed start in a row, with ±20% jitter. Default
+	// 100 milliseconds.
+	Backoff time.Duration
+	// MaxBackoff caps the wait. Default 30 seconds.
+	MaxBackoff time.Duration
+}
+
+// withDefaults returns p with zero fields set to their defaults.
+func (p CrashPolicy) withDefaults() CrashPolicy {
+	if p.StartPeriod <= 0 {
+		p.StartPeriod = time.Second
+	}
+	if p.MaxFailedStarts <= 0 {
+		p.MaxFailedStarts = 3
+	}
+	if p.Backoff <= 0 {
+		p.Backoff = 100 * time.Millisecond
+	}
+	if p.MaxBackoff <= 0 {
+		p.MaxBackoff = 30 * time.Second
+	}
+	return p
 }
 
 // Defaults applied by validate.
@@ -115,6 +162,10 @@ func (c *Config) validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = defaultLogger(c)
+	}
+	if c.CrashPolicy != nil {
+		p := c.CrashPolicy.withDefaults()
+		c.CrashPolicy = &p
 	}
 	return nil
 }

@@ -81,6 +81,7 @@ func (b *binary) setID(id string) {
 type upgrader struct {
 	cfg        *Config
 	log        *slog.Logger
+	sink       *eventSink
 	bin        *binary
 	dir        string
 	pattern    string // staging file names: hidden, next to the binary
@@ -111,11 +112,12 @@ type installed struct {
 
 // newUpgrader checks that new binaries can be staged next to the running
 // one and initialises the fetcher.
-func newUpgrader(c *Config, log *slog.Logger, bin *binary) (*upgrader, error) {
+func newUpgrader(c *Config, log *slog.Logger, sink *eventSink, bin *binary) (*upgrader, error) {
 	dir, base := filepath.Split(bin.path)
 	u := &upgrader{
 		cfg:     c,
 		log:     log,
+		sink:    sink,
 		bin:     bin,
 		dir:     filepath.Clean(dir),
 		pattern: "." + base + ".overseer-new-*",
@@ -170,6 +172,7 @@ func (u *upgrader) fetchOnce() *stagedBinary {
 	if err != nil {
 		if errors.Is(err, errRejected) {
 			u.log.Error("upgrade rejected before download; the running binary is unchanged", "err", err)
+			u.sink.emit(Event{Kind: EventUpgradeRejected, Err: err})
 		} else {
 			u.log.Warn("fetch failed; will retry", "err", err)
 		}
@@ -178,6 +181,7 @@ func (u *upgrader) fetchOnce() *stagedBinary {
 	s, err := u.stage(body)
 	if err != nil {
 		u.log.Error("upgrade rejected: download failed; the running binary is unchanged", "err", err)
+		u.sink.emit(Event{Kind: EventUpgradeRejected, Err: err})
 		return nil
 	}
 	keep := false
@@ -195,23 +199,28 @@ func (u *upgrader) fetchOnce() *stagedBinary {
 		log.Debug("fetched binary is quarantined; skipping", "why", why)
 		return nil
 	}
+	u.sink.emit(Event{Kind: EventUpgradeFound, BinaryID: s.id})
 	if err := verify(s.id); err != nil {
 		u.quarantine.add(s.id, "verification failed")
 		log.Error("upgrade rejected and quarantined: it was never executed; the running binary is unchanged. Check the published binary and its signature", "err", err)
+		u.sink.emit(Event{Kind: EventUpgradeRejected, BinaryID: s.id, Err: err})
 		return nil
 	}
 	log.Info("new binary fetched", "size", fileSize(s.path), "verified", u.verify != nil)
 	if pre := u.cfg.PreUpgrade; pre != nil {
 		if err := pre(s.path); err != nil {
 			log.Warn("upgrade cancelled by PreUpgrade", "err", err)
+			u.sink.emit(Event{Kind: EventUpgradeRejected, BinaryID: s.id, Err: fmt.Errorf("PreUpgrade: %w", err)})
 			return nil
 		}
 	}
 	if err := checkBinary(s.path, u.cfg.SanityCheckTimeout); err != nil {
 		u.quarantine.add(s.id, "sanity check failed")
 		log.Error("upgrade rejected and quarantined: the new binary failed its sanity check; the running binary is unchanged. Publish a binary built with overseer for this platform", "err", err)
+		u.sink.emit(Event{Kind: EventUpgradeRejected, BinaryID: s.id, Err: err})
 		return nil
 	}
+	u.sink.emit(Event{Kind: EventUpgradeVerified, BinaryID: s.id})
 	keep = true
 	return s
 }

@@ -63,6 +63,17 @@ func main() {
 		NoRestartAfterFetch: os.Getenv("APP_NO_RESTART_AFTER_FETCH") != "",
 		PublicKey:           os.Getenv("APP_PUBLIC_KEY"),
 	}
+	if os.Getenv("APP_CRASH_POLICY") != "" {
+		cfg.CrashPolicy = &overseer.CrashPolicy{StartPeriod: 500 * time.Millisecond, MaxFailedStarts: 2, Backoff: 50 * time.Millisecond}
+	}
+	if path := os.Getenv("APP_EVENTS_FILE"); path != "" {
+		cfg.OnEvent = func(e overseer.Event) {
+			if f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+				fmt.Fprintf(f, "%s child=%d pid=%d code=%d err=%v\n", e.Kind, e.ChildID, e.PID, e.Code, e.Err)
+				f.Close()
+			}
+		}
+	}
 	if path := os.Getenv("APP_WATCH"); path != "" {
 		cfg.Fetcher = &fetcher.File{Path: path, Interval: time.Second}
 	}
@@ -118,6 +129,9 @@ func program(state overseer.State) {
 	mux.HandleFunc("/restart", func(w http.ResponseWriter, r *http.Request) {
 		overseer.Restart()
 		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s=%s\n", r.URL.Query().Get("key"), os.Getenv(r.URL.Query().Get("key")))
 	})
 	mux.HandleFunc("/hups", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, hups.Load())

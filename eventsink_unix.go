@@ -1,0 +1,51 @@
+//go:build unix
+
+package overseer
+
+import (
+	"log/slog"
+	"time"
+)
+
+// eventSink delivers events to Config.OnEvent on a goroutine of its own,
+// so neither the event loop nor the fetcher ever waits for the callback.
+// A nil *eventSink discards events. emit is safe for concurrent use.
+type eventSink struct {
+	ch  chan Event
+	log *slog.Logger
+}
+
+// eventBacklog is how many undelivered events are kept before dropping.
+const eventBacklog = 1024
+
+// newEventSink starts delivering to fn; nil fn means no sink.
+func newEventSink(fn func(Event), log *slog.Logger) *eventSink {
+	if fn == nil {
+		return nil
+	}
+	s := &eventSink{ch: make(chan Event, eventBacklog), log: log}
+	go func() {
+		for e := range s.ch {
+			fn(e)
+		}
+	}()
+	return s
+}
+
+// emit queues e, stamped with the current time.
+func (s *eventSink) emit(e Event) {
+	if s == nil {
+		return
+	}
+	e.Time = time.Now()
+	select {
+	case s.ch <- e:
+	default:
+		s.log.Warn("OnEvent is not keeping up; event dropped", "kind", e.Kind)
+	}
+}
+
+// childEvent is an event about child c.
+func childEvent(kind EventKind, c *childProc) Event {
+	return Event{Kind: kind, ChildID: c.id, PID: c.proc.Pid, BinaryID: c.binID}
+}

@@ -1,0 +1,16 @@
+//go:build unix && !linux
+
+package overseer
+
+import (
+	"log/slog"
+	"time"
+)
+
+// notifier does nothing outside Linux: systemd runs only there.
+type notifier struct{}
+
+func newNotifier(*slog.Logger) *notifier { return nil }
+func (n *notifier) send(...string)       {}
+func (n *notifier) reloading(string)     {}
+func watchdogInterval() time.Duration    { return 0 }
