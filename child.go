@@ -81,7 +81,7 @@ func newChild(c *Config) (*child, error) {
 		},
 	}
 	ch.state.ready = ch.ready
-	listeners, err := adoptSockets(n)
+	listeners, packets, err := adoptSockets(n)
 	if err != nil {
 		return nil, err
 	}
@@ -89,9 +89,10 @@ func newChild(c *Config) (*child, error) {
 		ch.listeners = append(ch.listeners, gl)
 		ch.state.Listeners = append(ch.state.Listeners, gl)
 	}
-	if n > 0 {
+	if len(ch.state.Listeners) > 0 {
 		ch.state.Listener = ch.state.Listeners[0]
 	}
+	ch.state.PacketConns = packets
 	// The program's own subprocesses are not overseer children.
 	for _, k := range []string{envChildID, envBinID, envBinPath, envNumFDs} {
 		os.Unsetenv(k)

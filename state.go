@@ -19,10 +19,25 @@ type State struct {
 	StartedAt time.Time
 	// Listener is the first of Listeners, or nil if there are none.
 	Listener net.Listener
-	// Listeners are the inherited sockets, one per Config.Addresses entry,
-	// in that order. Each is a *graceful.Listener: closing it stops this
-	// process accepting without affecting the others.
+	// Listeners are the inherited stream sockets (TCP and Unix), one per
+	// stream entry of Config.Addresses, in that order; datagram entries
+	// are in PacketConns instead, so with only stream addresses (the usual
+	// case) Listeners[i] is Addresses[i]. Each is a *graceful.Listener:
+	// closing it stops this process accepting without affecting the
+	// others. Addr reports the bound address, such as the port the kernel
+	// chose for a port 0, which stays the same across restarts.
 	Listeners []net.Listener
+	// PacketConns are the inherited datagram sockets (UDP), one per udp://
+	// entry of Config.Addresses, in that order.
+	//
+	// During a restart the old and the new child share each socket, and
+	// the kernel hands every datagram to exactly one process that reads.
+	// A program must stop reading when GracefulShutdown closes (Close its
+	// PacketConn, which affects this process only, or set a past read
+	// deadline), answer what it has already read and return; datagrams it
+	// does not read stay queued for the new child. Without a stream
+	// listener, a child is ready as soon as it starts (see State.Ready).
+	PacketConns []net.PacketConn
 	// Address is the first of Addresses.
 	Address string
 	// Addresses are the addresses from Config.
