@@ -71,9 +71,11 @@ func startChild(s childSpec) (*childProc, error) {
 		started: time.Now(),
 		log:     s.log.With("child", s.id, "child_pid", cmd.Process.Pid),
 	}
+	ownPids.add(cmd.Process.Pid)
 	go c.readControl(masterEnd, s.events)
 	go func() {
 		err := cmd.Wait()
+		ownPids.remove(c.proc.Pid)
 		if cmd.ProcessState == nil {
 			s.events <- exitEvent{child: c, code: 1, err: err}
 			return

@@ -105,6 +105,7 @@ func runMaster(c *Config) error {
 		events:   make(chan event, 64),
 		draining: make(map[*childProc]bool),
 	}
+	startReaper(m.log)
 	m.notify = newNotifier(m.log)
 	m.sink = newEventSink(c.OnEvent, m.log)
 	watchdog := watchdogInterval()

@@ -41,6 +41,8 @@ func checkBinary(path string, timeout time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("sanity check: cannot execute %s: %w", path, err)
 	}
+	ownPids.add(cmd.Process.Pid)
+	defer ownPids.remove(cmd.Process.Pid)
 	answer := make(chan []byte, 1)
 	go func() {
 		b, _ := io.ReadAll(io.LimitReader(r, int64(len(token))+1))

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"runtime"
 	"strconv"
@@ -128,6 +129,11 @@ func program(state overseer.State) {
 	})
 	mux.HandleFunc("/restart", func(w http.ResponseWriter, r *http.Request) {
 		overseer.Restart()
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/orphan", func(w http.ResponseWriter, r *http.Request) {
+		// The shell exits at once, leaving its sleep to be adopted by PID 1.
+		_ = exec.Command("sh", "-c", "sleep 0.2 &").Run()
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,17 @@
+//go:build unix && !linux
+
+package overseer
+
+import "log/slog"
+
+// pidSet records processes the master waits for itself; outside Linux
+// there is no reaper, so nothing needs them.
+type pidSet struct{}
+
+func (pidSet) add(int)    {}
+func (pidSet) remove(int) {}
+
+var ownPids pidSet
+
+// startReaper does nothing outside Linux.
+func startReaper(*slog.Logger) {}
