@@ -15,6 +15,10 @@ package overseer
 //	unix:x.sock        a path relative to the working directory
 //	unix:@name         a Linux abstract socket (no file)
 //
+// Any entry may end in "?name=NAME": with systemd socket activation, the
+// passed socket named NAME (FileDescriptorName= in the .socket unit, which
+// cannot contain a colon) serves that entry; see sockets_activation_unix.go.
+//
 // Stream sockets (TCP, Unix) become State.Listeners, datagram sockets (UDP)
 // State.PacketConns, each in Addresses order. The master creates a Unix
 // socket's file, replacing a stale one that nobody listens on, and removes
@@ -32,7 +36,11 @@ type sockAddr struct {
 	raw     string // as configured
 	network string // "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6" or "unix"
 	address string // host:port, or the socket path for "unix"
+	name    string // the systemd socket name from "?name=", if any
 }
+
+// nameParam introduces an entry's systemd socket name.
+const nameParam = "?name="
 
 // stream reports whether the address is a stream (listening) socket.
 func (a sockAddr) stream() bool {
@@ -48,6 +56,13 @@ func (a sockAddr) abstract() bool {
 // parseAddress parses one Config.Addresses entry.
 func parseAddress(s string) (sockAddr, error) {
 	a := sockAddr{raw: s}
+	if i := strings.LastIndex(s, nameParam); i >= 0 {
+		a.name = s[i+len(nameParam):]
+		if a.name == "" || strings.ContainsAny(a.name, ":?/") {
+			return a, fmt.Errorf("overseer: address %q: bad socket name %q", a.raw, a.name)
+		}
+		s = s[:i]
+	}
 	scheme, rest, ok := strings.Cut(s, ":")
 	switch {
 	case ok && scheme == "unix":

@@ -22,6 +22,8 @@ func TestAddressParse(t *testing.T) {
 		{"unix:/run/app.sock", "unix", "/run/app.sock"},
 		{"unix:app.sock", "unix", "app.sock"},
 		{"unix:@app", "unix", "@app"},
+		{"unix:/run/app.sock?name=api", "unix", "/run/app.sock"},
+		{":80?name=web", "tcp", ":80"},
 	}
 	for _, g := range good {
 		a, err := parseAddress(g.in)
@@ -36,7 +38,7 @@ func TestAddressParse(t *testing.T) {
 			t.Errorf("parseAddress(%q).stream() = %v", g.in, a.stream())
 		}
 	}
-	for _, in := range []string{"3000", "http://:80", "tcp://nohost", "unix://host/x.sock", "unix:", "unix://", "unix:@", "sctp://:1"} {
+	for _, in := range []string{"3000", "http://:80", "tcp://nohost", "unix://host/x.sock", "unix:", "unix://", "unix:@", "sctp://:1", ":80?name=", ":80?name=a:b"} {
 		if a, err := parseAddress(in); err == nil {
 			t.Errorf("parseAddress(%q) = %+v, want an error", in, a)
 		}

@@ -20,8 +20,9 @@ import (
 // (FileDescriptorName= in the .socket unit). Each configured address takes
 // the passed socket that:
 //
-//  1. is named exactly as the address is written in Config.Addresses, or
-//     else
+//  1. has the name the address gives with "?name=NAME" (systemd's
+//     FileDescriptorName=, which cannot contain a colon, so an address is
+//     named by this parameter rather than by its own text), or else
 //  2. has the same kind and local address: a TCP or UDP socket bound to
 //     the address's IP (an unspecified host such as ":80" matches 0.0.0.0
 //     or [::]) and port (a configured port 0 never matches by address), a
@@ -122,7 +123,7 @@ func matchActivated(addrs []sockAddr, passed []*activatedSocket) []int {
 	}
 	for i, a := range addrs {
 		for j, p := range passed {
-			if !taken[j] && p.name != "" && p.name == a.raw && p.stream == a.stream() {
+			if !taken[j] && a.name != "" && p.name == a.name && p.stream == a.stream() {
 				assigned[i], taken[j] = j, true
 				break
 			}
