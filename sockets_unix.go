@@ -83,7 +83,7 @@ func openSocketsLog(addrs []string, log *slog.Logger) (*socketSet, error) {
 	}
 	for i, a := range parsed {
 		if j := assigned[i]; j >= 0 {
-			log.Debug("using a socket passed by systemd", "address", a.raw, "fd_name", passed[j].name, "local", sockaddrString(passed[j].local))
+			log.Info("using a socket passed by systemd", "address", a.raw, "fd_name", passed[j].name, "local", sockaddrString(passed[j].local))
 			set.files = append(set.files, passed[j].file)
 			passed[j].file = nil
 			continue
