@@ -269,7 +269,8 @@ type udpProbe struct {
 	sent    int
 	replies []udpReply
 	stop    chan struct{}
-	done    sync.WaitGroup
+	sender  sync.WaitGroup
+	reader  sync.WaitGroup
 }
 
 func startUDPProbe(t *testing.T, addr string, interval time.Duration) *udpProbe {
@@ -283,9 +284,10 @@ func startUDPProbe(t *testing.T, addr string, interval time.Duration) *udpProbe 
 		t.Fatal(err)
 	}
 	p := &udpProbe{conn: conn, stop: make(chan struct{})}
-	p.done.Add(2)
+	p.reader.Add(1)
+	p.sender.Add(1)
 	go func() {
-		defer p.done.Done()
+		defer p.reader.Done()
 		buf := make([]byte, 512)
 		for {
 			n, err := conn.Read(buf)
@@ -305,7 +307,7 @@ func startUDPProbe(t *testing.T, addr string, interval time.Duration) *udpProbe 
 		}
 	}()
 	go func() {
-		defer p.done.Done()
+		defer p.sender.Done()
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for seq := 0; ; seq++ {
@@ -326,6 +328,7 @@ func startUDPProbe(t *testing.T, addr string, interval time.Duration) *udpProbe 
 // finish stops sending, waits up to wait for late replies, and closes.
 func (p *udpProbe) finish(wait time.Duration) (sent int, replies []udpReply) {
 	close(p.stop)
+	p.sender.Wait() // nothing is sent after this
 	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
 		p.mu.Lock()
@@ -337,7 +340,7 @@ func (p *udpProbe) finish(wait time.Duration) (sent int, replies []udpReply) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	p.conn.Close()
-	p.done.Wait()
+	p.reader.Wait()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.sent, append([]udpReply(nil), p.replies...)
