@@ -442,6 +442,12 @@ func countFDs(t *testing.T, pid int) int {
 
 // childPids lists the live children of pid.
 func childPids(pid int) []int {
+	return childrenOf(pid, func(state string) bool { return state != "Z" })
+}
+
+// childrenOf lists the children of pid whose state (R, S, Z, …) keep
+// accepts.
+func childrenOf(pid int, keep func(state string) bool) []int {
 	var out []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -455,7 +461,7 @@ func childPids(pid int) []int {
 		}
 		// pid (comm) state ppid ...
 		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) > 1 && fields[0] != "Z" && fields[1] == strconv.Itoa(pid) {
+		if len(fields) > 1 && keep(fields[0]) && fields[1] == strconv.Itoa(pid) {
 			out = append(out, p)
 		}
 	}

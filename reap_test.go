@@ -3,12 +3,9 @@
 package overseer_test
 
 import (
-	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -84,21 +81,5 @@ func TestReapsOrphansAsPID1(t *testing.T) {
 
 // zombiesOf counts the zombie children of pid.
 func zombiesOf(pid int) int {
-	n := 0
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-		if err != nil {
-			continue
-		}
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) > 1 && fields[0] == "Z" && fields[1] == strconv.Itoa(pid) {
-			n++
-		}
-	}
-	return n
+	return len(childrenOf(pid, func(state string) bool { return state == "Z" }))
 }
