@@ -1,7 +1,6 @@
 package overseer
 
 import (
-	"net"
 	"os"
 	"time"
 )
@@ -24,16 +23,14 @@ func runInProcess(c *Config) {
 	if exe, err := os.Executable(); err == nil {
 		state.BinPath = exe
 	}
-	for _, addr := range c.Addresses {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			logger(c).Error("cannot listen; exiting", "address", addr, "err", err)
-			os.Exit(1)
-		}
-		state.Listeners = append(state.Listeners, l)
+	ls, ps, err := listenAll(c.Addresses)
+	if err != nil {
+		logger(c).Error("cannot listen; exiting", "err", err)
+		os.Exit(1)
 	}
-	if len(state.Listeners) > 0 {
-		state.Listener = state.Listeners[0]
+	state.Listeners, state.PacketConns = ls, ps
+	if len(ls) > 0 {
+		state.Listener = ls[0]
 	}
 	logger(c).Warn("running the program in this process: restarts and upgrades are off", "platform", platform)
 	c.Program(state)

@@ -92,7 +92,7 @@ func runMaster(c *Config) error {
 	if err != nil {
 		return err
 	}
-	sockets, err := openSockets(c.Addresses)
+	sockets, err := openSocketsLog(c.Addresses, c.Logger.With("role", "master", "pid", os.Getpid()))
 	if err != nil {
 		return err
 	}

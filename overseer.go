@@ -20,11 +20,22 @@ type Config struct {
 	// and receives the inherited listeners in its State. When it returns,
 	// the child waits for the connections it accepted, then exits 0.
 	Program func(state State)
-	// Address is the single TCP address to listen on, such as ":3000". Set
-	// this or Addresses, not both.
+	// Address is the single address to listen on; set this or Addresses,
+	// not both. A plain "host:port" such as ":3000" or "127.0.0.1:0" is TCP,
+	// as in jpillora/overseer. A kind may be named instead: tcp://, tcp4://,
+	// tcp6://, udp://, udp4:// or udp6:// followed by host:port, or a Unix
+	// stream socket as unix:///path/to.sock (also unix:/abs, unix:rel.sock,
+	// and unix:@name for a Linux abstract socket). An entry may end in
+	// "?name=NAME" to take the socket systemd passes under that
+	// FileDescriptorName. With port 0 the kernel picks a port, which then
+	// stays the same across restarts (see State.Listeners).
 	Address string
-	// Addresses are TCP addresses to listen on. State.Listeners holds one
-	// listener per address, in this order.
+	// Addresses are the addresses to listen on, in Address's syntax. Stream
+	// sockets (TCP, Unix) become State.Listeners and datagram sockets (UDP)
+	// State.PacketConns, each in this order. The master opens them once, or
+	// takes them from systemd socket activation (LISTEN_FDS), and keeps
+	// them across restarts. It creates a Unix socket's file, replacing a
+	// stale one nobody listens on, and removes it when the service stops.
 	Addresses []string
 	// RestartSignal makes the master perform a graceful restart, and is the
 	// signal the master sends a child to make it drain. Defaults to SIGUSR2.
@@ -141,6 +152,9 @@ func (c *Config) validate() error {
 		c.Addresses = []string{c.Address}
 	} else if len(c.Addresses) > 0 {
 		c.Address = c.Addresses[0]
+	}
+	if err := validateAddresses(c.Addresses); err != nil {
+		return err
 	}
 	if c.RestartSignal == nil {
 		c.RestartSignal = SIGUSR2
