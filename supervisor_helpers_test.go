@@ -77,7 +77,7 @@ func startSupervised(t *testing.T, o supervisordOptions) *supervised {
 	}
 	env := []string{
 		"APP_ADDR=" + svc.addr,
-		"APP_TERMINATE_TIMEOUT=5s",
+		"APP_TERMINATE_TIMEOUT=8s", // below stopwaitsecs=10
 		"APP_DEBUG=1",
 		// Race-enabled programs otherwise sleep a second at exit.
 		"GORACE=atexit_sleep_ms=50 halt_on_error=1",

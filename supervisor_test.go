@@ -43,8 +43,8 @@ func TestSupervisorSignalRestarts(t *testing.T) {
 		if !slices.Contains(childPids(master), r.pid) {
 			t.Fatalf("restart %d: new pid %d is not a child of the master %d", i+1, r.pid, master)
 		}
-		// The old child drains and exits long before TerminateTimeout.
-		d := waitGone(t, old, 4*time.Second)
+		// The old child drains and exits long before TerminateTimeout (8 s).
+		d := waitGone(t, old, 6*time.Second)
 		t.Logf("restart %d: child %d -> %d, old child gone %s after the new one served", i+1, old, r.pid, d.Round(time.Millisecond))
 		seen = append(seen, r.pid)
 		old = r.pid
