@@ -92,7 +92,7 @@ func runMaster(c *Config) error {
 	if err != nil {
 		return err
 	}
-	sockets, err := openSocketsLog(c.Addresses, c.Logger.With("role", "master", "pid", os.Getpid()))
+	sockets, err := openSockets(c.Addresses, c.Logger.With("role", "master", "pid", os.Getpid()))
 	if err != nil {
 		return err
 	}
@@ -209,6 +209,9 @@ func (m *master) stop(reason string) {
 		m.log.Info("stopping", "reason", reason)
 		m.notify.send("STOPPING=1", "STATUS=stopping: "+reason)
 		m.sockets.close()
+		if m.up != nil {
+			m.up.stop()
+		}
 	}
 	m.stopping = true
 	if m.pending != nil {

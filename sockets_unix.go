@@ -50,17 +50,11 @@ func (s *socketSet) close() {
 	s.unlink = nil
 }
 
-// openSockets opens the configured addresses in the master, logging to the
-// default logger. See openSocketsLog.
-func openSockets(addrs []string) (*socketSet, error) {
-	return openSocketsLog(addrs, nil)
-}
-
-// openSocketsLog opens the configured addresses in the master. Sockets
+// openSockets opens the configured addresses in the master. Sockets
 // passed by systemd socket activation (LISTEN_PID, LISTEN_FDS,
 // LISTEN_FDNAMES) are used for the addresses they match; the others are
 // opened here. log may be nil (slog's default logger).
-func openSocketsLog(addrs []string, log *slog.Logger) (*socketSet, error) {
+func openSockets(addrs []string, log *slog.Logger) (*socketSet, error) {
 	if log == nil {
 		log = slog.Default()
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -89,6 +90,8 @@ type upgrader struct {
 	verify     *verifier
 	quarantine quarantine
 
+	stopped atomic.Bool // the service is stopping: fetch nothing more
+
 	mu       sync.Mutex
 	stageNow string // the staging file being written, removed by abandon
 }
@@ -143,7 +146,7 @@ func newUpgrader(c *Config, log *slog.Logger, sink *eventSink, bin *binary) (*up
 // fetchLoop polls the fetcher forever, at most once per MinFetchInterval,
 // and sends each binary that passes the checks to events.
 func (u *upgrader) fetchLoop(events chan<- event) {
-	for {
+	for !u.stopped.Load() {
 		begun := time.Now()
 		if s := u.fetchOnce(); s != nil {
 			events <- upgradeEvent{staged: s}
@@ -163,6 +166,12 @@ func (u *upgrader) fetchOnce() *stagedBinary {
 	}
 	if r == nil {
 		u.log.Debug("no new binary")
+		return nil
+	}
+	if u.stopped.Load() {
+		if c, ok := r.(io.Closer); ok {
+			c.Close()
+		}
 		return nil
 	}
 	if c, ok := r.(io.Closer); ok {
@@ -213,6 +222,9 @@ func (u *upgrader) fetchOnce() *stagedBinary {
 			u.sink.emit(Event{Kind: EventUpgradeRejected, BinaryID: s.id, Err: fmt.Errorf("PreUpgrade: %w", err)})
 			return nil
 		}
+	}
+	if u.stopped.Load() {
+		return nil
 	}
 	if err := checkBinary(s.path, u.cfg.SanityCheckTimeout); err != nil {
 		u.quarantine.add(s.id, "sanity check failed")
@@ -329,6 +341,10 @@ func (u *upgrader) replace(dst, src string) error {
 	}
 	return out.Close()
 }
+
+// stop makes the fetch loop end at its next step; a download under way is
+// abandoned before its sanity check.
+func (u *upgrader) stop() { u.stopped.Store(true) }
 
 // setStaging records the staging file being written.
 func (u *upgrader) setStaging(path string) {
