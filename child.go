@@ -177,13 +177,19 @@ func (ch *child) drain(final bool) {
 			ch.log.Error("drain did not finish within TerminateTimeout; exiting", "timeout", ch.cfg.TerminateTimeout, "open_connections", ch.openConnections())
 			os.Exit(1)
 		})
+		var wg sync.WaitGroup
 		for _, l := range ch.listeners {
-			if final {
-				l.FinishBacklog()
-			} else {
+			if !final {
 				l.StopAccepting()
+				continue
 			}
+			wg.Add(1)
+			go func(l *graceful.Listener) {
+				defer wg.Done()
+				l.FinishBacklog() // bounded: see graceful.Listener.FinishBacklog
+			}(l)
 		}
+		wg.Wait()
 		ctx, cancel := context.WithTimeout(context.Background(), min(settleTimeout, ch.cfg.TerminateTimeout/2))
 		for _, l := range ch.listeners {
 			if err := l.Settle(ctx); err != nil {

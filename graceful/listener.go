@@ -54,10 +54,12 @@ func NewListener(l net.Listener) *Listener {
 // that matches net.ErrClosed.
 func (l *Listener) Accept() (net.Conn, error) {
 	l.acceptingOnce.Do(func() { close(l.accepting) })
-	finishing := l.armBacklogDeadline()
+	l.armBacklogDeadline()
 	c, err := l.Listener.Accept()
-	if err != nil && finishing && isTimeout(err) {
-		l.StopAccepting() // the queue is empty: stop for good
+	if err != nil && l.backlogUntil.Load() != 0 && isTimeout(err) {
+		// FinishBacklog: nothing arrived for backlogIdle (or its time is
+		// up), so the queue is empty: stop for good.
+		l.StopAccepting()
 	}
 	if err != nil {
 		select {
@@ -103,19 +105,31 @@ func (l *Listener) StopAccepting() {
 // socket's queue (the kernel drops their SYNs, so clients retry and are
 // refused once the socket is closed). It stops after backlogIdle without a
 // new connection, or after backlogMax in all.
+//
+// The queued connections are handed to whoever calls Accept, so call
+// FinishBacklog while the program is still accepting, before telling it to
+// shut down. It returns once the listener has stopped accepting; if nobody
+// calls Accept it stops it itself shortly after backlogMax.
 func (l *Listener) FinishBacklog() {
 	select {
 	case <-l.stopped:
 		return
 	default:
 	}
+	d, ok := l.Listener.(interface{ SetDeadline(time.Time) error })
+	if !ok {
+		l.StopAccepting()
+		return
+	}
 	shrinkBacklog(l.Listener)
-	until := time.Now().Add(backlogMax)
-	l.backlogUntil.Store(until.UnixNano())
-	// Wake an Accept that is waiting, so it re-arms its deadline.
-	if d, ok := l.Listener.(interface{ SetDeadline(time.Time) error }); ok {
-		_ = d.SetDeadline(time.Now().Add(backlogIdle))
-	} else {
+	l.backlogUntil.Store(time.Now().Add(backlogMax).UnixNano())
+	// Wake an Accept that is waiting, so that it runs on the new deadline.
+	_ = d.SetDeadline(time.Now().Add(backlogIdle))
+	timer := time.NewTimer(backlogMax + backlogIdle*10)
+	defer timer.Stop()
+	select {
+	case <-l.stopped:
+	case <-timer.C:
 		l.StopAccepting()
 	}
 }
@@ -127,22 +141,21 @@ const (
 )
 
 // armBacklogDeadline sets the accept deadline while FinishBacklog is
-// draining the queue, and reports whether it is.
-func (l *Listener) armBacklogDeadline() bool {
+// draining the queue.
+func (l *Listener) armBacklogDeadline() {
 	until := l.backlogUntil.Load()
 	if until == 0 {
-		return false
+		return
 	}
 	d, ok := l.Listener.(interface{ SetDeadline(time.Time) error })
 	if !ok {
-		return false
+		return
 	}
 	deadline := time.Now().Add(backlogIdle)
 	if limit := time.Unix(0, until); deadline.After(limit) {
 		deadline = limit
 	}
 	_ = d.SetDeadline(deadline)
-	return true
 }
 
 // Close stops accepting new connections and releases callers blocked in

@@ -183,3 +183,54 @@ func TestSettleWaitsForFirstRequest(t *testing.T) {
 		t.Fatalf("Settle after the first request was answered = %v", err)
 	}
 }
+
+func TestFinishBacklogAcceptsQueuedConnections(t *testing.T) {
+	l := listen(t)
+	const queued = 5
+	var clients []net.Conn
+	for i := 0; i < queued; i++ {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		clients = append(clients, c)
+	}
+	accepted := make(chan net.Conn, queued+1)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	<-l.Accepting()
+	start := time.Now()
+	l.FinishBacklog()
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("FinishBacklog took %s", took)
+	}
+	deadline := time.After(5 * time.Second)
+	n := 0
+	for n < queued {
+		select {
+		case c := <-accepted:
+			c.Close()
+			n++
+		case <-deadline:
+			t.Fatalf("%d of %d queued connections accepted", n, queued)
+		}
+	}
+	l.Close()
+	select {
+	case _, open := <-accepted:
+		if open {
+			t.Error("a connection was accepted after FinishBacklog returned")
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("Accept still blocked after Close")
+	}
+}
