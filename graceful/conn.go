@@ -101,16 +101,49 @@ func (c *Conn) readFinal(p []byte) (int, error) {
 func (c *Conn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	if n > 0 {
-		c.mu.Lock()
-		c.wroteLast = true
-		settledNow := !c.settled
-		c.settled = true
-		c.mu.Unlock()
-		if settledNow {
-			c.owner.notify()
-		}
+		c.wrote()
 	}
 	return n, err
+}
+
+// wrote records that a response (or part of one) went out.
+func (c *Conn) wrote() {
+	c.mu.Lock()
+	c.wroteLast = true
+	settledNow := !c.settled
+	c.settled = true
+	c.mu.Unlock()
+	if settledNow {
+		c.owner.notify()
+	}
+}
+
+// ReadFrom copies r to the connection with the underlying connection's
+// ReadFrom when it has one, so that net/http keeps using sendfile and
+// splice for static files, and records that a response went out.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	var n int64
+	var err error
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(struct{ io.Writer }{c.Conn}, r)
+	}
+	if n > 0 {
+		c.wrote()
+	}
+	return n, err
+}
+
+// CloseWrite shuts down the writing side of the connection when the
+// underlying connection supports it (TCP and Unix sockets do), so that
+// net/http can close gracefully after a response without resetting a
+// client that is still sending.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Close()
 }
 
 // SetDeadline sets both deadlines, remembering the read deadline.

@@ -187,14 +187,12 @@ func TestSettleWaitsForFirstRequest(t *testing.T) {
 func TestFinishBacklogAcceptsQueuedConnections(t *testing.T) {
 	l := listen(t)
 	const queued = 5
-	var clients []net.Conn
 	for i := 0; i < queued; i++ {
 		c, err := net.Dial("tcp", l.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		clients = append(clients, c)
 	}
 	accepted := make(chan net.Conn, queued+1)
 	go func() {
