@@ -28,6 +28,7 @@ type Listener struct {
 	closeErr      error
 
 	mu        sync.Mutex
+	inAccept  int // calls inside the underlying Accept: each may still yield a connection
 	conns     map[*Conn]struct{}
 	finishing bool          // Shutdown began: close connections at request boundaries
 	changed   chan struct{} // closed and replaced whenever a connection settles or closes
@@ -55,7 +56,16 @@ func NewListener(l net.Listener) *Listener {
 func (l *Listener) Accept() (net.Conn, error) {
 	l.acceptingOnce.Do(func() { close(l.accepting) })
 	l.armBacklogDeadline()
+	l.mu.Lock()
+	l.inAccept++
+	l.mu.Unlock()
 	c, err := l.Listener.Accept()
+	if err != nil {
+		l.mu.Lock()
+		l.inAccept--
+		l.notifyIfStoppedLocked()
+		l.mu.Unlock()
+	}
 	if err != nil && l.backlogUntil.Load() != 0 && isTimeout(err) {
 		// FinishBacklog: nothing arrived for backlogIdle (or its time is
 		// up), so the queue is empty: stop for good.
@@ -73,6 +83,8 @@ func (l *Listener) Accept() (net.Conn, error) {
 	tc := &Conn{Conn: c, owner: l}
 	l.mu.Lock()
 	l.conns[tc] = struct{}{}
+	l.inAccept--
+	l.notifyIfStoppedLocked()
 	closing := l.finishing
 	l.mu.Unlock()
 	if closing {
@@ -175,10 +187,13 @@ func (l *Listener) Closed() <-chan struct{} { return l.closed }
 // ctx.Err()). A server that is told to shut down after Settle has read the
 // request of every connection it accepted, so none is dropped unanswered:
 // http.Server.Shutdown, for one, drops a request it reads after it began.
+//
+// Call it after StopAccepting: it also waits for Accept calls still under
+// way, since one may be returning a connection the kernel just handed over.
 func (l *Listener) Settle(ctx context.Context) error {
 	for {
 		l.mu.Lock()
-		fresh := 0
+		fresh := l.inAccept
 		for c := range l.conns {
 			if !c.isSettled() {
 				fresh++
@@ -263,6 +278,16 @@ func (l *Listener) notify() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.notifyLocked()
+}
+
+// notifyIfStoppedLocked wakes Settle, which only runs once the listener
+// has stopped accepting; before that, accepting costs no notification.
+func (l *Listener) notifyIfStoppedLocked() {
+	select {
+	case <-l.stopped:
+		l.notifyLocked()
+	default:
+	}
 }
 
 // notifyLocked is notify with l.mu held.
