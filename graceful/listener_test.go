@@ -110,6 +110,10 @@ func TestShutdownReturnsContextErrorWhenStuck(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for l.Active() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := l.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
