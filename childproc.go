@@ -77,7 +77,7 @@ func startChild(s childSpec) (*childProc, error) {
 		err := cmd.Wait()
 		ownPids.remove(c.proc.Pid)
 		if cmd.ProcessState == nil {
-			s.events <- exitEvent{child: c, code: 1, err: err}
+			s.events <- exitEvent{child: c, code: 1, status: fmt.Sprintf("wait failed: %v", err)}
 			return
 		}
 		s.events <- exitEvent{child: c, code: exitCode(cmd.ProcessState), status: cmd.ProcessState.String()}

@@ -40,8 +40,7 @@ type (
 	exitEvent    struct {
 		child  *childProc
 		code   int
-		status string
-		err    error
+		status string // how it ended, for logs
 	}
 	readyTimeoutEvent struct{ child *childProc }
 	upgradeEvent      struct{ staged *stagedBinary }

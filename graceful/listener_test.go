@@ -24,6 +24,25 @@ func listen(t *testing.T) *graceful.Listener {
 	return gl
 }
 
+// dialAccepted connects to l and waits (at most 5s) until l has accepted
+// and is tracking the connection. The caller's test closes it at the end.
+func dialAccepted(t *testing.T, l *graceful.Listener) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	deadline := time.Now().Add(5 * time.Second)
+	for l.Active() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if l.Active() == 0 {
+		t.Fatal("the connection was not accepted within 5s")
+	}
+	return conn
+}
+
 // slowHandler answers after ?sleep=.
 var slowHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	if d, err := time.ParseDuration(r.URL.Query().Get("sleep")); err == nil {
@@ -105,15 +124,7 @@ func TestShutdownReturnsContextErrorWhenStuck(t *testing.T) {
 			time.Sleep(time.Second) // holds the connection, never reads
 		}
 	}()
-	conn, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for l.Active() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	dialAccepted(t, l)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := l.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -165,22 +176,18 @@ func TestSettleWaitsForFirstRequest(t *testing.T) {
 		close(served)
 		c.Read(buf) // wait for the client to go
 	}()
-	conn, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for l.Active() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	conn := dialAccepted(t, l)
 	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := l.Settle(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Settle with a connection that sent nothing = %v, want DeadlineExceeded", err)
 	}
 	conn.Write([]byte("ping"))
-	<-served
+	select {
+	case <-served:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first request was not answered")
+	}
 	ctx, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel2()
 	if err := l.Settle(ctx); err != nil {
