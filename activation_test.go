@@ -100,6 +100,9 @@ func TestSocketActivation(t *testing.T) {
 	}
 
 	r := s.restartAndWait(pid)
+	// Handover is ready-first: the old child accepts until it is told to
+	// drain, just after the new one is ready. Check once it is gone.
+	waitGone(t, pid, 15*time.Second)
 	if p, err := getPid(unixClient(sock, false), "http://app/"); err != nil || p != r.pid {
 		t.Errorf("unix socket after the restart: pid %d (want %d), %v", p, r.pid, err)
 	}

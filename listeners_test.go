@@ -424,6 +424,7 @@ func TestPortZeroRestart(t *testing.T) {
 		t.Fatalf("GET on the port-0 listener %s: %v", tcp0, err)
 	}
 	s.restartAndWait(pid)
+	waitGone(t, pid, 15*time.Second) // the old child accepts until it is told to drain
 	after := s.addrs()
 	if strings.Join(before, ",") != strings.Join(after, ",") {
 		t.Errorf("addresses changed across a restart: %v, then %v", before, after)

@@ -113,24 +113,40 @@ func TestSystemdNotify(t *testing.T) {
 func TestLifecycleEvents(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events")
 	s := startService(t, options{watch: true, env: []string{"APP_EVENTS_FILE=" + path}})
-	old := s.mustGet("/").pid
-	s.restartAndWait(old)
-	s.publish("v2")
-	s.waitServing("v2", 20*time.Second)
-	time.Sleep(300 * time.Millisecond)
-	b, _ := os.ReadFile(path)
-	var kinds []string
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		kinds = append(kinds, strings.Fields(line)[0])
-	}
 	want := []string{
 		"child-started", "child-ready", // first child
 		"child-started", "restart-begun", "child-ready", "restart-completed", "child-draining", "child-exited", // SIGUSR2
 		"upgrade-found", "upgrade-verified", "upgrade-applied", "child-started", "restart-begun", "child-ready", "restart-completed", "child-draining", "child-exited",
 	}
+	old := s.mustGet("/").pid
+	s.restartAndWait(old)
+	waitGone(t, old, 10*time.Second) // so the upgrade's events follow the restart's
+	s.publish("v2")
+	s.waitServing("v2", 20*time.Second)
+	var kinds []string
+	deadline := time.Now().Add(10 * time.Second)
+	for len(kinds) < len(want) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		kinds = eventKinds(path)
+	}
+	time.Sleep(100 * time.Millisecond) // room for an unexpected extra event to show
+	kinds = eventKinds(path)
 	if strings.Join(kinds, " ") != strings.Join(want, " ") {
 		t.Errorf("events:\n got %v\nwant %v", kinds, want)
 	}
+}
+
+// eventKinds lists the kinds of the events the test program wrote to path,
+// one per line.
+func eventKinds(path string) []string {
+	b, _ := os.ReadFile(path)
+	var kinds []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			kinds = append(kinds, f[0])
+		}
+	}
+	return kinds
 }
 
 // TestCrashPolicy: a crashed child is replaced on the held sockets, with
