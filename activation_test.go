@@ -21,11 +21,7 @@ import (
 func startActivated(t *testing.T, addr string, extra string, names string, files ...*os.File) *service {
 	t.Helper()
 	sockApp(t)
-	dir, err := os.MkdirTemp("", "overseer-it-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := serviceDir(t, "act-")
 	s := &service{t: t, dir: dir, bin: filepath.Join(dir, "app"), addr: addr, logPath: filepath.Join(dir, "log"), done: make(chan struct{})}
 	copyFile(t, filepath.Join(binDir, "sockapp"), s.bin)
 	logf, err := os.Create(s.logPath)

@@ -27,6 +27,12 @@ import (
 // binDir holds the built variants for the whole test run.
 var binDir string
 
+// runDir holds the directory of every process a test starts, for this
+// test run only: the leftover check looks for processes there and nowhere
+// else, so test runs side by side (a CI job and a developer's) never
+// count, or kill, each other's processes.
+var runDir string
+
 // variants are the builds of testdata/app, by name: "-X main.version=… -X main.mode=…".
 var variants = map[string][2]string{
 	"v1":        {"v1", ""},
@@ -46,18 +52,37 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	if err := buildVariants(dir); err != nil {
+	if runDir, err = os.MkdirTemp("", "overseer-it-"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
+		os.RemoveAll(binDir)
 		os.Exit(1)
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
+	code := 1
+	if err := buildVariants(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	} else {
+		code = m.Run()
+	}
 	if left := leftoverProcesses(); len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: processes left behind by the tests: %v\n", left)
 		code = 1
 	}
+	os.RemoveAll(binDir)
+	os.RemoveAll(runDir)
 	os.Exit(code)
+}
+
+// serviceDir makes a directory for a test's processes under runDir,
+// removed when the test ends. Keep prefix short: Unix socket paths inside
+// it must fit in 108 bytes.
+func serviceDir(t *testing.T, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp(runDir, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 // buildVariants builds every variant of the test program into dir.
@@ -85,8 +110,9 @@ func buildVariants(dir string) error {
 	return nil
 }
 
-// leftoverProcesses lists live processes running a test binary (a test
-// that forgot one, or a child that outlived its master).
+// leftoverProcesses lists, and kills, live processes running a binary from
+// this run's runDir (a test that forgot one, or a child that outlived its
+// master).
 func leftoverProcesses() []string {
 	var left []string
 	entries, _ := os.ReadDir("/proc")
@@ -96,7 +122,7 @@ func leftoverProcesses() []string {
 			continue
 		}
 		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if err != nil || !strings.Contains(exe, "overseer-it-") {
+		if err != nil || !strings.HasPrefix(exe, runDir+string(filepath.Separator)) {
 			continue
 		}
 		if state, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); bytes.Contains(state, []byte(") Z ")) {
@@ -134,11 +160,7 @@ func startService(t *testing.T, o options) *service {
 	if o.variant == "" {
 		o.variant = "v1"
 	}
-	dir, err := os.MkdirTemp("", "overseer-it-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := serviceDir(t, "svc-")
 	s := &service{t: t, dir: dir, bin: filepath.Join(dir, "app"), addr: freeAddr(t), logPath: filepath.Join(dir, "log"), done: make(chan struct{})}
 	copyFile(t, filepath.Join(binDir, o.variant), s.bin)
 	run := s.bin

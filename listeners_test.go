@@ -196,8 +196,7 @@ func staleSocket(t *testing.T, path string) {
 func runToFailure(t *testing.T, extra string) string {
 	t.Helper()
 	sockApp(t)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "app")
+	bin := filepath.Join(serviceDir(t, "fail-"), "app")
 	copyFile(t, filepath.Join(binDir, "sockapp"), bin)
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "APP_ADDR="+freeAddr(t), "APP_EXTRA="+extra, "GORACE=atexit_sleep_ms=50")

@@ -22,7 +22,7 @@ func TestReapsOrphansAsPID1(t *testing.T) {
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("needs util-linux unshare")
 	}
-	dir := t.TempDir()
+	dir := serviceDir(t, "reap-")
 	bin := filepath.Join(dir, "app")
 	copyFile(t, filepath.Join(binDir, "v1"), bin)
 	addr := freeAddr(t)

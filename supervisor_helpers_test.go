@@ -59,13 +59,7 @@ func startSupervised(t *testing.T, o supervisordOptions) *supervised {
 	if o.variant == "" {
 		o.variant = "v1"
 	}
-	// "overseer-it-" in the path: TestMain reports any process of ours
-	// that outlives the tests. Short, so the unix socket path fits.
-	dir, err := os.MkdirTemp("", "overseer-it-sv-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := serviceDir(t, "sv-")
 	svc := &service{t: t, dir: dir, bin: filepath.Join(dir, "app"), addr: freeAddr(t), logPath: filepath.Join(dir, "app.err"), done: make(chan struct{})}
 	copyFile(t, filepath.Join(binDir, o.variant), svc.bin)
 	s := &supervised{
