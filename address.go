@@ -15,9 +15,17 @@ package overseer
 //	unix:x.sock        a path relative to the working directory
 //	unix:@name         a Linux abstract socket (no file)
 //
-// Any entry may end in "?name=NAME": with systemd socket activation, the
-// passed socket named NAME (FileDescriptorName= in the .socket unit, which
-// cannot contain a colon) serves that entry; see sockets_activation_unix.go.
+// Any entry may end in parameters, "?key=value", several joined by "&":
+//
+//	name=NAME   with systemd socket activation, the passed socket named
+//	            NAME (FileDescriptorName= in the .socket unit, which cannot
+//	            contain a colon) serves this entry; see
+//	            sockets_activation_unix.go
+//	mode=0660   Unix sockets only: the socket file's permission bits, in
+//	            octal. Without it they follow the umask. The file has them
+//	            from the moment it exists, so a narrower mode never leaves
+//	            a window open. A socket passed by systemd keeps the mode its
+//	            .socket unit gave it (SocketMode=).
 //
 // Stream sockets (TCP, Unix) become State.Listeners, datagram sockets (UDP)
 // State.PacketConns, each in Addresses order. The master creates a Unix
@@ -26,21 +34,22 @@ package overseer
 
 import (
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 )
 
 // sockAddr is one parsed Config.Addresses entry.
 type sockAddr struct {
-	raw     string // as configured
-	network string // "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6" or "unix"
-	address string // host:port, or the socket path for "unix"
-	name    string // the systemd socket name from "?name=", if any
+	raw     string      // as configured
+	network string      // "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6" or "unix"
+	address string      // host:port, or the socket path for "unix"
+	name    string      // the systemd socket name from "?name=", if any
+	mode    fs.FileMode // a Unix socket file's permission bits from "?mode=", or 0
 }
-
-// nameParam introduces an entry's systemd socket name.
-const nameParam = "?name="
 
 // stream reports whether the address is a stream (listening) socket.
 func (a sockAddr) stream() bool {
@@ -56,13 +65,44 @@ func (a sockAddr) abstract() bool {
 // parseAddress parses one Config.Addresses entry.
 func parseAddress(s string) (sockAddr, error) {
 	a := sockAddr{raw: s}
-	if i := strings.LastIndex(s, nameParam); i >= 0 {
-		a.name = s[i+len(nameParam):]
-		if a.name == "" || strings.ContainsAny(a.name, ":?/") {
-			return a, fmt.Errorf("overseer: address %q: bad socket name %q", a.raw, a.name)
+	if i := strings.LastIndex(s, "?"); i >= 0 {
+		if err := a.parseParams(s[i+1:]); err != nil {
+			return a, err
 		}
 		s = s[:i]
 	}
+	a, err := a.parseKind(s)
+	if err == nil && a.mode != 0 && (a.network != "unix" || a.abstract()) {
+		err = fmt.Errorf("overseer: address %q: mode= applies only to a Unix socket with a file", a.raw)
+	}
+	return a, err
+}
+
+// parseParams parses the parameters after an entry's "?" into a.
+func (a *sockAddr) parseParams(query string) error {
+	for _, kv := range strings.Split(query, "&") {
+		key, value, _ := strings.Cut(kv, "=")
+		switch key {
+		case "name":
+			if value == "" || strings.ContainsAny(value, ":?/") {
+				return fmt.Errorf("overseer: address %q: bad socket name %q", a.raw, value)
+			}
+			a.name = value
+		case "mode":
+			mode, err := strconv.ParseUint(value, 8, 32)
+			if err != nil || mode == 0 || mode > 0o777 {
+				return fmt.Errorf("overseer: address %q: bad mode %q (want octal permission bits such as 0660)", a.raw, value)
+			}
+			a.mode = fs.FileMode(mode)
+		default:
+			return fmt.Errorf("overseer: address %q: unknown parameter %q (want name= or mode=)", a.raw, key)
+		}
+	}
+	return nil
+}
+
+// parseKind parses an entry without its parameters into a.
+func (a sockAddr) parseKind(s string) (sockAddr, error) {
 	scheme, rest, ok := strings.Cut(s, ":")
 	switch {
 	case ok && scheme == "unix":
@@ -150,6 +190,11 @@ func listenAll(addrs []string) (listeners []net.Listener, packets []net.PacketCo
 				return listeners, packets, fmt.Errorf("overseer: listen on %s: %w", a.raw, err)
 			}
 			listeners = append(listeners, l)
+			if a.mode != 0 {
+				if err := os.Chmod(a.address, a.mode); err != nil {
+					return listeners, packets, fmt.Errorf("overseer: set the mode of %s: %w", a.raw, err)
+				}
+			}
 			continue
 		}
 		p, err := net.ListenPacket(a.network, a.address)

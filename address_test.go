@@ -1,6 +1,7 @@
 package overseer
 
 import (
+	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -24,6 +25,8 @@ func TestAddressParse(t *testing.T) {
 		{"unix:@app", "unix", "@app"},
 		{"unix:/run/app.sock?name=api", "unix", "/run/app.sock"},
 		{":80?name=web", "tcp", ":80"},
+		{"unix:/run/app.sock?mode=0660", "unix", "/run/app.sock"},
+		{"unix:/run/app.sock?name=api&mode=600", "unix", "/run/app.sock"},
 	}
 	for _, g := range good {
 		a, err := parseAddress(g.in)
@@ -38,13 +41,17 @@ func TestAddressParse(t *testing.T) {
 			t.Errorf("parseAddress(%q).stream() = %v", g.in, a.stream())
 		}
 	}
-	for _, in := range []string{"3000", "http://:80", "tcp://nohost", "unix://host/x.sock", "unix:", "unix://", "unix:@", "sctp://:1", ":80?name=", ":80?name=a:b"} {
+	for _, in := range []string{"3000", "http://:80", "tcp://nohost", "unix://host/x.sock", "unix:", "unix://", "unix:@", "sctp://:1", ":80?name=", ":80?name=a:b",
+		":80?mode=0660", "unix:@x?mode=0600", "unix:/x.sock?mode=", "unix:/x.sock?mode=0", "unix:/x.sock?mode=0999", "unix:/x.sock?mode=1777", "unix:/x.sock?owner=me"} {
 		if a, err := parseAddress(in); err == nil {
 			t.Errorf("parseAddress(%q) = %+v, want an error", in, a)
 		}
 	}
 	if err := validateAddresses([]string{":1", "udp://:2", "bad"}); err == nil {
 		t.Error("validateAddresses accepted a bad entry")
+	}
+	if a, _ := parseAddress("unix:/x.sock?name=api&mode=0640"); a.name != "api" || a.mode != 0o640 {
+		t.Errorf("parameters parsed as name %q mode %o, want api 640", a.name, a.mode)
 	}
 	a, _ := parseAddress("unix:@x")
 	if a.abstract() != (runtime.GOOS == "linux") {
@@ -71,6 +78,15 @@ func TestAddressListenAll(t *testing.T) {
 	}
 	if ls[1].Addr().String() != sock {
 		t.Errorf("unix listener at %s, want %s", ls[1].Addr(), sock)
+	}
+	moded := filepath.Join(t.TempDir(), "moded.sock")
+	ls2, _, err := listenAll([]string{"unix:" + moded + "?mode=0604"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ls2[0].Close()
+	if fi, err := os.Stat(moded); err != nil || fi.Mode().Perm() != 0o604 {
+		t.Errorf("socket file %v, %v; want mode 0604", fi, err)
 	}
 	if _, _, err := listenAll([]string{"127.0.0.1:0", "unix:/nonexistent-dir/x.sock"}); err == nil {
 		t.Error("listenAll succeeded on an impossible path")

@@ -176,6 +176,39 @@ func TestUnixSocketRestart(t *testing.T) {
 	}
 }
 
+// TestUnixSocketMode: "?mode=" gives the socket file exactly those
+// permission bits whatever the umask, the file stays the same across a
+// restart, and the master's umask is what it was.
+func TestUnixSocketMode(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "app.sock")
+	old := syscall.Umask(0) // the widest umask: any bit not asked for would show
+	s := startSockApp(t, "unix://"+sock+"?mode=0620")
+	syscall.Umask(old)
+	fi0, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi0.Mode().Perm() != 0o620 {
+		t.Errorf("socket file mode %o, want 620", fi0.Mode().Perm())
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid)); err != nil || !strings.Contains(string(b), "Umask:\t0000") {
+		t.Errorf("the master's umask changed (want 0000 as started): %v\n%s", err, b)
+	}
+	pid, err := getPid(unixClient(sock, false), "http://app/")
+	if err != nil {
+		t.Fatalf("GET over %s: %v", sock, err)
+	}
+	s.restartAndWait(pid)
+	waitGone(t, pid, 15*time.Second)
+	if p, err := getPid(unixClient(sock, false), "http://app/"); err != nil || p == pid {
+		t.Errorf("after the restart: pid %d (old %d), %v", p, pid, err)
+	}
+	fi1, err := os.Stat(sock)
+	if err != nil || !os.SameFile(fi0, fi1) || fi1.Mode() != fi0.Mode() {
+		t.Errorf("socket file changed across a restart: %v, then %v (%v)", fi0, fi1, err)
+	}
+}
+
 // staleSocket leaves a Unix socket file nobody listens on, as a crashed
 // process does.
 func staleSocket(t *testing.T, path string) {

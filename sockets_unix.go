@@ -156,13 +156,12 @@ func openSocket(a sockAddr) (*os.File, *socketEntry, error) {
 // the returned listener leaves the file in place: the socket lives on in
 // the master's dup and the children, and socketSet.close removes the file.
 func listenUnix(a sockAddr) (*net.UnixListener, *socketEntry, error) {
-	addr := &net.UnixAddr{Name: a.address, Net: "unix"}
-	l, err := net.ListenUnix("unix", addr)
+	l, err := bindUnix(a)
 	if err != nil && errors.Is(err, syscall.EADDRINUSE) && !a.abstract() {
 		if serr := removeStaleSocket(a.address); serr != nil {
 			return nil, nil, serr
 		}
-		l, err = net.ListenUnix("unix", addr)
+		l, err = bindUnix(a)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -177,6 +176,21 @@ func listenUnix(a sockAddr) (*net.UnixListener, *socketEntry, error) {
 		return nil, nil, fmt.Errorf("stat the new socket file: %w", err)
 	}
 	return l, &socketEntry{path: a.address, dev: uint64(st.Dev), ino: uint64(st.Ino)}, nil
+}
+
+// bindUnix binds and listens on a's Unix socket. With a mode from the
+// address, the file is created with exactly that mode: bind creates it as
+// 0777 less the umask, so the umask is set for the call. The umask is
+// process-wide, which is acceptable here: the master opens its sockets at
+// start-up, before it starts anything else that creates files.
+func bindUnix(a sockAddr) (*net.UnixListener, error) {
+	addr := &net.UnixAddr{Name: a.address, Net: "unix"}
+	if a.mode == 0 {
+		return net.ListenUnix("unix", addr)
+	}
+	umask := unix.Umask(int(0o777 &^ a.mode))
+	defer unix.Umask(umask)
+	return net.ListenUnix("unix", addr)
 }
 
 // staleProbeTimeout bounds the connect that tells a stale socket file from
