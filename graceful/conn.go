@@ -22,9 +22,10 @@ type Conn struct {
 	owner *Listener
 
 	mu           sync.Mutex
-	wroteLast    bool      // the last event was a write, not data from the client
-	gotData      bool      // some Read has returned data
-	settled      bool      // the first request has been read: a write, or a Read after data
+	wroteLast    bool // the last event was a write, not data from the client
+	gotData      bool // some Read has returned data
+	first        firstRequest
+	settled      bool      // the first request has been read; see firstRequest
 	reading      bool      // a Read is blocked
 	readAtBound  bool      // the blocked Read started at a request boundary
 	finishing    bool      // close at the next request boundary
@@ -44,7 +45,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		return c.readFinal(p)
 	}
 	c.reading, c.readAtBound = true, atBound
-	settledNow := c.gotData && !c.settled
+	settledNow := !c.settled && c.gotData && c.first.complete()
 	if settledNow {
 		c.settled = true
 	}
@@ -61,6 +62,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 	c.interrupted = false
 	if n > 0 {
 		c.wroteLast, c.gotData = false, true
+		if !c.settled {
+			c.first.scan(p[:n])
+		}
 	}
 	if interrupted {
 		// finish() moved the deadline to break this Read; put back the

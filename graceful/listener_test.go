@@ -1,6 +1,7 @@
 package graceful_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -192,6 +193,44 @@ func TestSettleWaitsForFirstRequest(t *testing.T) {
 	defer cancel2()
 	if err := l.Settle(ctx); err != nil {
 		t.Fatalf("Settle after the first request was answered = %v", err)
+	}
+}
+
+// TestSettleWaitsForSplitHeader: a client that sends its request header
+// in pieces is not settled until the header is complete, so an
+// http.Server shut down after Settle still answers it.
+func TestSettleWaitsForSplitHeader(t *testing.T) {
+	l := listen(t)
+	srv := &http.Server{Handler: slowHandler}
+	go srv.Serve(l)
+	conn := dialAccepted(t, l)
+	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the server reads the first piece and waits for more
+	l.StopAccepting()
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := l.Settle(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Settle with half a request header read = %v, want DeadlineExceeded", err)
+	}
+	if _, err := conn.Write([]byte("\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	if err := l.Settle(ctx); err != nil {
+		t.Fatalf("Settle after the header was complete = %v", err)
+	}
+	go srv.Shutdown(ctx)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("the request was dropped by the shutdown: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("status %d, want 200", resp.StatusCode)
 	}
 }
 
