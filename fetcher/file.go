@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -19,6 +20,10 @@ import (
 //
 // A missing file is not an error: File keeps waiting for one to appear.
 //
+// A version counts as seen only once it has been read to its end. If the
+// master stops reading early (the disk it stages on is full, or the
+// signature is not there yet), the next Fetch offers the same file again.
+//
 // The reader Fetch returns implements Signed with the file at Path plus
 // ".minisig"; when a signature is required, write it before the binary.
 type File struct {
@@ -28,9 +33,10 @@ type File struct {
 	// raised to one second.
 	Interval time.Duration
 
-	// last is the size and modification time seen by the previous check.
-	last    fileStamp
-	checked bool
+	checked bool // Fetch has run before: sleep before the next check
+
+	mu   sync.Mutex // guards last: a reader commits from its consumer's goroutine
+	last fileStamp  // the version last read to its end, or seen missing
 }
 
 // fileStamp identifies one version of a file cheaply.
@@ -71,8 +77,11 @@ func (f *File) Fetch() (io.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	if stamp == f.last || !stamp.exists {
-		f.last = stamp
+	if !stamp.exists {
+		f.commit(stamp)
+		return nil, nil
+	}
+	if f.seen(stamp) {
 		return nil, nil
 	}
 	// Wait until two consecutive looks agree, so a file mid-copy is not read.
@@ -94,16 +103,45 @@ func (f *File) Fetch() (io.Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fetcher.File: %w", err)
 	}
+	return &fileBinary{file: file, sigPath: f.Path + ".minisig", atEOF: func() { f.commit(stamp) }}, nil
+}
+
+// seen reports whether stamp is the version last read to its end.
+func (f *File) seen(stamp fileStamp) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last == stamp
+}
+
+// commit records stamp as seen.
+func (f *File) commit(stamp fileStamp) {
+	f.mu.Lock()
 	f.last = stamp
-	return &fileBinary{File: file, sigPath: f.Path + ".minisig"}, nil
+	f.mu.Unlock()
 }
 
 // fileBinary is the reader File.Fetch returns: the open binary, which also
-// supplies the signature published beside it.
+// supplies the signature published beside it. Reading it to its end marks
+// its version as seen.
 type fileBinary struct {
-	*os.File
+	file    *os.File
 	sigPath string
+	atEOF   func() // called once, at the end of the file
+	ended   bool
 }
+
+// Read reads the binary.
+func (b *fileBinary) Read(p []byte) (int, error) {
+	n, err := b.file.Read(p)
+	if err == io.EOF && !b.ended {
+		b.ended = true
+		b.atEOF()
+	}
+	return n, err
+}
+
+// Close closes the binary.
+func (b *fileBinary) Close() error { return b.file.Close() }
 
 // maxSignatureSize bounds a .minisig file (a real one is under 400 bytes).
 const maxSignatureSize = 64 << 10
