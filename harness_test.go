@@ -152,6 +152,9 @@ type options struct {
 	env     []string
 	watch   bool // use a File fetcher on <dir>/next
 	symlink bool // run through a symlink to the binary
+	// diskFree, when set, puts the binary on a file system of its own
+	// with this many bytes free beside it (a tmpfs; needs root).
+	diskFree int64
 }
 
 // startService copies a variant into a fresh directory and runs it.
@@ -162,6 +165,9 @@ func startService(t *testing.T, o options) *service {
 	}
 	dir := serviceDir(t, "svc-")
 	s := &service{t: t, dir: dir, bin: filepath.Join(dir, "app"), addr: freeAddr(t), logPath: filepath.Join(dir, "log"), done: make(chan struct{})}
+	if o.diskFree > 0 {
+		s.bin = filepath.Join(smallDisk(t, filepath.Join(dir, "disk"), fileSize(t, filepath.Join(binDir, o.variant))+o.diskFree), "app")
+	}
 	copyFile(t, filepath.Join(binDir, o.variant), s.bin)
 	run := s.bin
 	if o.symlink {
@@ -198,6 +204,41 @@ func startService(t *testing.T, o options) *service {
 	t.Cleanup(s.kill)
 	s.waitServing("v", 15*time.Second)
 	return s
+}
+
+// smallDisk mounts a tmpfs of size bytes at dir, unmounted when the test
+// ends (after the service is gone: cleanups run in reverse order).
+func smallDisk(t *testing.T, dir string, size int64) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small file system")
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
+		t.Fatalf("mount a %d-byte tmpfs at %s: %v", size, dir, err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	return dir
+}
+
+// resizeDisk changes the size of a file system made by smallDisk.
+func resizeDisk(t *testing.T, dir string, size int64) {
+	t.Helper()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, fmt.Sprintf("size=%d", size)); err != nil {
+		t.Fatalf("resize the tmpfs at %s to %d bytes: %v", dir, size, err)
+	}
+}
+
+// fileSize returns the size of path.
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }
 
 // kill ends the service's whole process group and reports the log if the

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -146,33 +147,57 @@ func newUpgrader(c *Config, log *slog.Logger, sink *eventSink, bin *binary) (*up
 // fetchLoop polls the fetcher forever, at most once per MinFetchInterval,
 // and sends each binary that passes the checks to events.
 func (u *upgrader) fetchLoop(events chan<- event) {
+	failures := 0
 	for !u.stopped.Load() {
 		begun := time.Now()
-		if s := u.fetchOnce(); s != nil {
+		s, failed := u.fetchOnce()
+		if s != nil {
 			events <- upgradeEvent{staged: s}
 		}
-		if wait := u.cfg.MinFetchInterval - time.Since(begun); wait > 0 {
+		if failed {
+			failures++
+		} else {
+			failures = 0
+		}
+		if wait := fetchPause(u.cfg.MinFetchInterval, failures) - time.Since(begun); wait > 0 {
 			time.Sleep(wait)
 		}
 	}
 }
 
-// fetchOnce runs one fetch and returns a checked binary, or nil.
-func (u *upgrader) fetchOnce() *stagedBinary {
+// maxFetchBackoff caps the pause between fetches after repeated failures.
+const maxFetchBackoff = time.Minute
+
+// fetchPause is the least time between the starts of two fetches: the
+// minimum interval, doubled for each consecutive failed attempt (a full
+// disk, a broken download) up to maxFetchBackoff, so a failure that
+// persists is retried and logged ever less often.
+func fetchPause(interval time.Duration, failures int) time.Duration {
+	pause := interval
+	for i := 0; i < failures && pause < maxFetchBackoff; i++ {
+		pause *= 2
+	}
+	return min(pause, max(interval, maxFetchBackoff))
+}
+
+// fetchOnce runs one fetch and returns a checked binary, or nil; failed
+// reports an attempt that should be retried later rather than at once
+// (the fetch, the download or the staging failed).
+func (u *upgrader) fetchOnce() (staged *stagedBinary, failed bool) {
 	r, err := u.cfg.Fetcher.Fetch()
 	if err != nil {
 		u.log.Warn("fetch failed; will retry", "err", err)
-		return nil
+		return nil, true
 	}
 	if r == nil {
 		u.log.Debug("no new binary")
-		return nil
+		return nil, false
 	}
 	if u.stopped.Load() {
 		if c, ok := r.(io.Closer); ok {
 			c.Close()
 		}
-		return nil
+		return nil, false
 	}
 	if c, ok := r.(io.Closer); ok {
 		defer c.Close()
@@ -185,13 +210,23 @@ func (u *upgrader) fetchOnce() *stagedBinary {
 		} else {
 			u.log.Warn("fetch failed; will retry", "err", err)
 		}
-		return nil
+		return nil, true
 	}
 	s, err := u.stage(body)
-	if err != nil {
-		u.log.Error("upgrade rejected: download failed; the running binary is unchanged", "err", err)
+	var disk *stagingError
+	switch {
+	case errors.As(err, &disk) && errors.Is(err, syscall.ENOSPC):
+		u.log.Error("upgrade not applied: the disk is full; the running binary is unchanged. Free space in the binary's directory; the download is retried", "dir", disk.dir, "err", err)
 		u.sink.emit(Event{Kind: EventUpgradeRejected, Err: err})
-		return nil
+		return nil, true
+	case disk != nil:
+		u.log.Error("upgrade not applied: cannot write next to the binary; the running binary is unchanged. Check the directory's file system; the download is retried", "dir", disk.dir, "err", err)
+		u.sink.emit(Event{Kind: EventUpgradeRejected, Err: err})
+		return nil, true
+	case err != nil:
+		u.log.Error("upgrade not applied: download failed; the running binary is unchanged. The download is retried", "err", err)
+		u.sink.emit(Event{Kind: EventUpgradeRejected, Err: err})
+		return nil, true
 	}
 	keep := false
 	defer func() {
@@ -202,39 +237,39 @@ func (u *upgrader) fetchOnce() *stagedBinary {
 	log := u.log.With("id", short(s.id))
 	if s.id == u.bin.currentID() {
 		log.Debug("fetched binary is the one installed; nothing to do")
-		return nil
+		return nil, false
 	}
 	if why, bad := u.quarantine.reason(s.id); bad {
 		log.Debug("fetched binary is quarantined; skipping", "why", why)
-		return nil
+		return nil, false
 	}
 	u.sink.emit(Event{Kind: EventUpgradeFound, BinaryID: s.id})
 	if err := verify(s.id); err != nil {
 		u.quarantine.add(s.id, "verification failed")
 		log.Error("upgrade rejected and quarantined: it was never executed; the running binary is unchanged. Check the published binary and its signature", "err", err)
 		u.sink.emit(Event{Kind: EventUpgradeRejected, BinaryID: s.id, Err: err})
-		return nil
+		return nil, false
 	}
 	log.Info("new binary fetched", "size", fileSize(s.path), "verified", u.verify != nil)
 	if pre := u.cfg.PreUpgrade; pre != nil {
 		if err := pre(s.path); err != nil {
 			log.Warn("upgrade cancelled by PreUpgrade", "err", err)
 			u.sink.emit(Event{Kind: EventUpgradeRejected, BinaryID: s.id, Err: fmt.Errorf("PreUpgrade: %w", err)})
-			return nil
+			return nil, false
 		}
 	}
 	if u.stopped.Load() {
-		return nil
+		return nil, false
 	}
 	if err := checkBinary(s.path, u.cfg.SanityCheckTimeout); err != nil {
 		u.quarantine.add(s.id, "sanity check failed")
 		log.Error("upgrade rejected and quarantined: the new binary failed its sanity check; the running binary is unchanged. Publish a binary built with overseer for this platform", "err", err)
 		u.sink.emit(Event{Kind: EventUpgradeRejected, BinaryID: s.id, Err: err})
-		return nil
+		return nil, false
 	}
 	u.sink.emit(Event{Kind: EventUpgradeVerified, BinaryID: s.id})
 	keep = true
-	return s
+	return s, false
 }
 
 // stage streams r into an exclusively created file next to the binary,
@@ -249,8 +284,11 @@ func (u *upgrader) stage(r io.Reader) (*stagedBinary, error) {
 	id, err := func() (string, error) {
 		defer f.Close()
 		h := sha256.New()
-		n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, u.cfg.MaxBinarySize+1))
+		disk := &diskWriter{f: f}
+		n, err := io.Copy(io.MultiWriter(disk, h), io.LimitReader(r, u.cfg.MaxBinarySize+1))
 		switch {
+		case disk.err != nil:
+			return "", &stagingError{dir: u.dir, err: fmt.Errorf("write the new binary after %d bytes: %w", n, disk.err)}
 		case err != nil:
 			return "", fmt.Errorf("after %d bytes: %w", n, err)
 		case n == 0:
@@ -259,12 +297,15 @@ func (u *upgrader) stage(r io.Reader) (*stagedBinary, error) {
 			return "", fmt.Errorf("the fetched binary is larger than MaxBinarySize (%d bytes)", u.cfg.MaxBinarySize)
 		}
 		if err := f.Chmod(u.bin.mode); err != nil {
-			return "", fmt.Errorf("chmod: %w", err)
+			return "", &stagingError{dir: u.dir, err: fmt.Errorf("chmod: %w", err)}
 		}
 		if err := f.Sync(); err != nil {
-			return "", fmt.Errorf("fsync: %w", err)
+			return "", &stagingError{dir: u.dir, err: fmt.Errorf("fsync: %w", err)}
 		}
-		return hex.EncodeToString(h.Sum(nil)), f.Close()
+		if err := f.Close(); err != nil {
+			return "", &stagingError{dir: u.dir, err: fmt.Errorf("close: %w", err)}
+		}
+		return hex.EncodeToString(h.Sum(nil)), nil
 	}()
 	if err != nil {
 		os.Remove(f.Name())
@@ -272,6 +313,35 @@ func (u *upgrader) stage(r io.Reader) (*stagedBinary, error) {
 	}
 	return &stagedBinary{path: f.Name(), id: id}, nil
 }
+
+// diskWriter writes to the staging file and keeps its error, so that a
+// failing disk is told apart from a failing download.
+type diskWriter struct {
+	f   *os.File
+	err error
+}
+
+func (w *diskWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// stagingError is a failure to write a fetched binary next to the running
+// one: a full disk, a read-only file system, an I/O error. The binary is
+// not at fault, so it is not quarantined, and the fetch is retried.
+type stagingError struct {
+	dir string
+	err error
+}
+
+func (e *stagingError) Error() string {
+	return fmt.Sprintf("cannot stage the new binary in %s: %v", e.dir, e.err)
+}
+
+func (e *stagingError) Unwrap() error { return e.err }
 
 // install swaps s in for the running binary, keeping the old one as the
 // backup.

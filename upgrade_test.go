@@ -175,6 +175,37 @@ func TestPreUpgradeVeto(t *testing.T) {
 	assertNoStagingFiles(t, s.dir)
 }
 
+// TestFullDiskKeepsServing: a binary that does not fit on the disk is not
+// installed, leaves nothing behind and is not held against the release;
+// once there is room, the same release is fetched again and installed.
+func TestFullDiskKeepsServing(t *testing.T) {
+	const room = 256 << 10
+	s := startService(t, options{watch: true, diskFree: room})
+	disk := filepath.Dir(s.bin)
+	v1 := fileHash(t, s.bin)
+	s.publish("v2")
+	s.waitLog("the disk is full", 20*time.Second)
+	if got := fileHash(t, s.bin); got != v1 {
+		t.Errorf("binary on disk changed after a failed upgrade")
+	}
+	if r := s.mustGet("/"); r.version != "v1" {
+		t.Errorf("serving %s after a failed upgrade, want v1", r.version)
+	}
+	assertNoStagingFiles(t, disk)
+	if strings.Contains(s.log(), "quarantined") {
+		t.Errorf("a release that did not fit on the disk was quarantined")
+	}
+
+	size := fileSize(t, s.bin)
+	resizeDisk(t, disk, 3*size+room) // the new binary, and the old one kept for rollback
+	s.waitServing("v2", 60*time.Second)
+	if got, want := fileHash(t, s.bin), fileHash(t, filepath.Join(binDir, "v2")); got != want {
+		t.Errorf("binary on disk is %s, want v2 %s", got[:12], want[:12])
+	}
+	assertNoStagingFiles(t, disk)
+	t.Logf("full-disk attempts logged: %d", strings.Count(s.log(), "the disk is full"))
+}
+
 // assertNoStagingFiles fails if an upgrade left a staging file behind.
 func assertNoStagingFiles(t *testing.T, dir string) {
 	t.Helper()
