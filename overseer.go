@@ -45,8 +45,8 @@ type Config struct {
 	TerminateTimeout time.Duration
 	// MinFetchInterval is the least time between two calls to
 	// Fetcher.Fetch. Defaults to 1 second. After a failed attempt (the
-	// fetch, the download or writing the binary to disk failed) the pause
-	// doubles with each further failure, up to a minute.
+	// download, its signature or writing the binary to disk failed) the
+	// pause doubles with each further failure, up to a minute.
 	MinFetchInterval time.Duration
 	// PreUpgrade is called with the path of a fetched, not yet installed
 	// binary; an error cancels that upgrade.

@@ -182,12 +182,14 @@ func fetchPause(interval time.Duration, failures int) time.Duration {
 
 // fetchOnce runs one fetch and returns a checked binary, or nil; failed
 // reports an attempt that should be retried later rather than at once
-// (the fetch, the download or the staging failed).
+// (the signature, the download or the staging failed).
 func (u *upgrader) fetchOnce() (staged *stagedBinary, failed bool) {
 	r, err := u.cfg.Fetcher.Fetch()
 	if err != nil {
+		// Not counted as a failure here: fetchers back off on their own
+		// errors, and a second backoff on top would only delay recovery.
 		u.log.Warn("fetch failed; will retry", "err", err)
-		return nil, true
+		return nil, false
 	}
 	if r == nil {
 		u.log.Debug("no new binary")
