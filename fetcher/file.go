@@ -126,16 +126,15 @@ func (f *File) commit(stamp fileStamp) {
 type fileBinary struct {
 	file    *os.File
 	sigPath string
-	atEOF   func() // called once, at the end of the file
-	ended   bool
+	atEOF   func() // called at the end of the file, then cleared
 }
 
 // Read reads the binary.
 func (b *fileBinary) Read(p []byte) (int, error) {
 	n, err := b.file.Read(p)
-	if err == io.EOF && !b.ended {
-		b.ended = true
+	if err == io.EOF && b.atEOF != nil {
 		b.atEOF()
+		b.atEOF = nil
 	}
 	return n, err
 }

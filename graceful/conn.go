@@ -22,15 +22,14 @@ type Conn struct {
 	owner *Listener
 
 	mu           sync.Mutex
-	wroteLast    bool // the last event was a write, not data from the client
-	gotData      bool // some Read has returned data
-	first        firstRequest
-	settled      bool      // the first request has been read; see firstRequest
-	reading      bool      // a Read is blocked
-	readAtBound  bool      // the blocked Read started at a request boundary
-	finishing    bool      // close at the next request boundary
-	interrupted  bool      // finish() broke a blocked boundary Read
-	readDeadline time.Time // the deadline the server set, restored after an interrupt
+	wroteLast    bool         // the last event was a write, not data from the client
+	first        firstRequest // the first request's bytes, until settled
+	settled      bool         // the first request has been read; see firstRequest
+	reading      bool         // a Read is blocked
+	readAtBound  bool         // the blocked Read started at a request boundary
+	finishing    bool         // close at the next request boundary
+	interrupted  bool         // finish() broke a blocked boundary Read
+	readDeadline time.Time    // the deadline the server set, restored after an interrupt
 	closeOnce    sync.Once
 	closeErr     error
 }
@@ -45,7 +44,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		return c.readFinal(p)
 	}
 	c.reading, c.readAtBound = true, atBound
-	settledNow := !c.settled && c.gotData && c.first.complete()
+	settledNow := !c.settled && c.first.complete()
 	if settledNow {
 		c.settled = true
 	}
@@ -61,7 +60,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	interrupted := c.interrupted
 	c.interrupted = false
 	if n > 0 {
-		c.wroteLast, c.gotData = false, true
+		c.wroteLast = false
 		if !c.settled {
 			c.first.scan(p[:n])
 		}

@@ -53,7 +53,8 @@ func (f *firstRequest) scan(b []byte) {
 }
 
 // complete reports whether the server has read the whole first request,
-// as far as the bytes show; a write settles a connection regardless.
+// as far as the bytes show: nothing read is not complete. A write settles
+// a connection regardless.
 func (f *firstRequest) complete() bool {
-	return !f.http || f.ended
+	return f.classified && (!f.http || f.ended)
 }

@@ -23,8 +23,7 @@ func TestFirstRequest(t *testing.T) {
 		for _, p := range c.pieces {
 			f.scan([]byte(p))
 		}
-		got := f.complete() && len(c.pieces) > 0
-		if got != c.complete {
+		if got := f.complete(); got != c.complete {
 			t.Errorf("%s: complete = %v, want %v", c.name, got, c.complete)
 		}
 	}
