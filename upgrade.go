@@ -215,18 +215,8 @@ func (u *upgrader) fetchOnce() (staged *stagedBinary, failed bool) {
 		return nil, true
 	}
 	s, err := u.stage(body)
-	var disk *stagingError
-	switch {
-	case errors.As(err, &disk) && errors.Is(err, syscall.ENOSPC):
-		u.log.Error("upgrade not applied: the disk is full; the running binary is unchanged. Free space in the binary's directory; the download is retried", "dir", disk.dir, "err", err)
-		u.sink.emit(Event{Kind: EventUpgradeRejected, Err: err})
-		return nil, true
-	case disk != nil:
-		u.log.Error("upgrade not applied: cannot write next to the binary; the running binary is unchanged. Check the directory's file system; the download is retried", "dir", disk.dir, "err", err)
-		u.sink.emit(Event{Kind: EventUpgradeRejected, Err: err})
-		return nil, true
-	case err != nil:
-		u.log.Error("upgrade not applied: download failed; the running binary is unchanged. The download is retried", "err", err)
+	if err != nil {
+		u.log.Error("upgrade not applied: "+stagingAdvice(err), "err", err)
 		u.sink.emit(Event{Kind: EventUpgradeRejected, Err: err})
 		return nil, true
 	}
@@ -344,6 +334,19 @@ func (e *stagingError) Error() string {
 }
 
 func (e *stagingError) Unwrap() error { return e.err }
+
+// stagingAdvice says what failed in stage and what the operator can do.
+func stagingAdvice(err error) string {
+	var disk *stagingError
+	switch {
+	case errors.As(err, &disk) && errors.Is(err, syscall.ENOSPC):
+		return "the disk is full; the running binary is unchanged. Free space in " + disk.dir + "; the download is retried"
+	case disk != nil:
+		return "cannot write next to the binary; the running binary is unchanged. Check the file system of " + disk.dir + "; the download is retried"
+	default:
+		return "download failed; the running binary is unchanged. The download is retried"
+	}
+}
 
 // install swaps s in for the running binary, keeping the old one as the
 // backup.
