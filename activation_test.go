@@ -24,27 +24,10 @@ func startActivated(t *testing.T, addr string, extra string, names string, files
 	dir := serviceDir(t, "act-")
 	s := &service{t: t, dir: dir, bin: filepath.Join(dir, "app"), addr: addr, logPath: filepath.Join(dir, "log"), done: make(chan struct{})}
 	copyFile(t, filepath.Join(binDir, "sockapp"), s.bin)
-	logf, err := os.Create(s.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	s.cmd = exec.Command("sh", "-c", `LISTEN_PID=$$; export LISTEN_PID; exec "$0"`, s.bin)
-	s.cmd.Env = append(os.Environ(), "APP_ADDR="+addr, "APP_EXTRA="+extra, "APP_TERMINATE_TIMEOUT=10s", "APP_DEBUG=1",
-		"GORACE=atexit_sleep_ms=50 halt_on_error=1", "LISTEN_FDS="+strconv.Itoa(len(files)), "LISTEN_FDNAMES="+names)
-	s.cmd.ExtraFiles = files
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = s.cmd.Wait()
-		s.code = s.cmd.ProcessState.ExitCode()
-		close(s.done)
-	}()
-	t.Cleanup(s.kill)
-	s.waitServing("v", 15*time.Second)
+	cmd := exec.Command("sh", "-c", `LISTEN_PID=$$; export LISTEN_PID; exec "$0"`, s.bin)
+	cmd.Env = append(s.env(), "APP_EXTRA="+extra, "LISTEN_FDS="+strconv.Itoa(len(files)), "LISTEN_FDNAMES="+names)
+	cmd.ExtraFiles = files
+	s.launch(cmd)
 	return s
 }
 

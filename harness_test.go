@@ -176,22 +176,37 @@ func startService(t *testing.T, o options) *service {
 			t.Fatal(err)
 		}
 	}
+	cmd := exec.Command(run)
+	cmd.Env = s.env()
+	if o.watch {
+		cmd.Env = append(cmd.Env, "APP_WATCH="+filepath.Join(dir, "next"))
+	}
+	cmd.Env = append(cmd.Env, o.env...)
+	s.launch(cmd)
+	return s
+}
+
+// env is the environment every service under test starts with.
+func (s *service) env() []string {
+	// GORACE: race-enabled programs otherwise sleep a second at exit.
+	return append(os.Environ(), "APP_ADDR="+s.addr, "APP_TERMINATE_TIMEOUT=10s", "APP_DEBUG=1", "GORACE=atexit_sleep_ms=50 halt_on_error=1")
+}
+
+// launch starts cmd as the service's master, in its own process group
+// with its output in the service log, and waits until it serves. The
+// test's cleanup kills the group.
+func (s *service) launch(cmd *exec.Cmd) {
+	s.t.Helper()
 	logf, err := os.Create(s.logPath)
 	if err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
 	defer logf.Close()
-	s.cmd = exec.Command(run)
-	// GORACE: race-enabled programs otherwise sleep a second at exit.
-	s.cmd.Env = append(os.Environ(), "APP_ADDR="+s.addr, "APP_TERMINATE_TIMEOUT=10s", "APP_DEBUG=1", "GORACE=atexit_sleep_ms=50 halt_on_error=1")
-	if o.watch {
-		s.cmd.Env = append(s.cmd.Env, "APP_WATCH="+filepath.Join(dir, "next"))
-	}
-	s.cmd.Env = append(s.cmd.Env, o.env...)
+	s.cmd = cmd
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
 	go func() {
 		_ = s.cmd.Wait()
@@ -201,9 +216,8 @@ func startService(t *testing.T, o options) *service {
 		}
 		close(s.done)
 	}()
-	t.Cleanup(s.kill)
+	s.t.Cleanup(s.kill)
 	s.waitServing("v", 15*time.Second)
-	return s
 }
 
 // smallDisk mounts a tmpfs of size bytes at dir, unmounted when the test

@@ -181,9 +181,11 @@ func TestUnixSocketRestart(t *testing.T) {
 // restart, and the master's umask is what it was.
 func TestUnixSocketMode(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "app.sock")
-	old := syscall.Umask(0) // the widest umask: any bit not asked for would show
-	s := startSockApp(t, "unix://"+sock+"?mode=0620")
-	syscall.Umask(old)
+	s := func() *service {
+		old := syscall.Umask(0) // the widest umask: any bit not asked for would show
+		defer syscall.Umask(old)
+		return startSockApp(t, "unix://"+sock+"?mode=0620")
+	}()
 	fi0, err := os.Stat(sock)
 	if err != nil {
 		t.Fatal(err)
