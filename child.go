@@ -16,15 +16,10 @@ import (
 	"github.com/seed-710818af/overseer/graceful"
 )
 
-// Messages on the control channel, one per line, child to master.
-const (
-	msgReady   = "ready"   // the child can serve; the master may drain the previous one
-	msgRestart = "restart" // Restart was called in the child
-)
-
-// child is this process when the master started it: it runs the program
-// on the inherited listeners, reports readiness, and drains on request.
-type child struct {
+// childRuntime is this process when the master started it (the child
+// role): it runs the program on the inherited listeners, reports
+// readiness, and drains on request.
+type childRuntime struct {
 	cfg       *Config
 	log       *slog.Logger
 	ctl       *os.File
@@ -60,13 +55,13 @@ func runChild(c *Config) error {
 }
 
 // newChild reads what the master passed in the environment and descriptors.
-func newChild(c *Config) (*child, error) {
+func newChild(c *Config) (*childRuntime, error) {
 	id := os.Getenv(envChildID)
 	n, err := strconv.Atoi(os.Getenv(envNumFDs))
 	if err != nil || n < 0 {
 		return nil, fmt.Errorf("overseer child: bad %s=%q", envNumFDs, os.Getenv(envNumFDs))
 	}
-	ch := &child{
+	ch := &childRuntime{
 		cfg: c,
 		log: c.Logger.With("role", "child", "child", id, "pid", os.Getpid()),
 		ctl: adoptControl(ctlFD),
@@ -102,7 +97,7 @@ func newChild(c *Config) (*child, error) {
 
 // send writes one message to the master. A failure means the master is
 // gone, which watchMaster handles.
-func (ch *child) send(msg string) {
+func (ch *childRuntime) send(msg string) {
 	ch.ctlMu.Lock()
 	defer ch.ctlMu.Unlock()
 	if _, err := ch.ctl.Write([]byte(msg + "\n")); err != nil {
@@ -111,7 +106,7 @@ func (ch *child) send(msg string) {
 }
 
 // ready reports readiness to the master, once.
-func (ch *child) ready() {
+func (ch *childRuntime) ready() {
 	ch.readyOnce.Do(func() {
 		ch.log.Debug("ready", "after", time.Since(ch.state.StartedAt))
 		ch.send(msgReady)
@@ -119,10 +114,10 @@ func (ch *child) ready() {
 }
 
 // requestRestart asks the master for a restart.
-func (ch *child) requestRestart() { ch.send(msgRestart) }
+func (ch *childRuntime) requestRestart() { ch.send(msgRestart) }
 
 // watchAccepting reports readiness when the program first calls Accept.
-func (ch *child) watchAccepting() {
+func (ch *childRuntime) watchAccepting() {
 	cases := make(chan struct{}, len(ch.listeners))
 	for _, l := range ch.listeners {
 		go func(l *graceful.Listener) {
@@ -137,7 +132,7 @@ func (ch *child) watchAccepting() {
 }
 
 // watchMaster drains when the control channel ends: the master is gone.
-func (ch *child) watchMaster() {
+func (ch *childRuntime) watchMaster() {
 	// The master sends nothing today; anything it sends later is skipped.
 	_, _ = io.Copy(io.Discard, ch.ctl)
 	ch.log.Warn("master process is gone; draining")
@@ -145,7 +140,7 @@ func (ch *child) watchMaster() {
 }
 
 // watchSignals drains on RestartSignal, SIGTERM or SIGINT.
-func (ch *child) watchSignals() {
+func (ch *childRuntime) watchSignals() {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, drainSignals(ch.cfg.RestartSignal)...)
 	s := <-sigs
@@ -168,7 +163,7 @@ func (ch *child) watchSignals() {
 //     so its Accept returns and Program can return.
 //
 // A drain that has not finished after TerminateTimeout ends the process.
-func (ch *child) drain(final bool) {
+func (ch *childRuntime) drain(final bool) {
 	ch.drainOnce.Do(func() {
 		ch.drainMu.Lock()
 		ch.drainStarted = time.Now()
@@ -209,7 +204,7 @@ const (
 )
 
 // release closes listeners the program has not closed within releaseGrace.
-func (ch *child) release() {
+func (ch *childRuntime) release() {
 	timer := time.NewTimer(releaseGrace)
 	defer timer.Stop()
 	for _, l := range ch.listeners {
@@ -227,7 +222,7 @@ func (ch *child) release() {
 // finish runs after the program returns: it closes the listeners and
 // waits, up to TerminateTimeout from the start of the drain, for the
 // connections the program accepted to close at a request boundary.
-func (ch *child) finish() {
+func (ch *childRuntime) finish() {
 	ch.drainMu.Lock()
 	start := ch.drainStarted
 	ch.drainMu.Unlock()
@@ -252,7 +247,7 @@ func (ch *child) finish() {
 }
 
 // openConnections counts accepted connections not yet closed.
-func (ch *child) openConnections() int {
+func (ch *childRuntime) openConnections() int {
 	n := 0
 	for _, l := range ch.listeners {
 		n += l.Active()
