@@ -46,6 +46,6 @@ func (s *eventSink) emit(e Event) {
 }
 
 // childEvent is an event about child c.
-func childEvent(kind EventKind, c *childProc) Event {
-	return Event{Kind: kind, ChildID: c.id, PID: c.proc.Pid, BinaryID: c.binID}
+func childEvent(kind EventKind, c *childProcess) Event {
+	return Event{Kind: kind, ChildID: c.id, PID: c.pid, BinaryID: c.binID}
 }

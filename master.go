@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -18,7 +17,7 @@ import (
 //
 // One goroutine, the event loop in (*master).run, owns every piece of
 // state below; everything else (signals, child exits, control messages,
-// timers, the fetcher) reaches it as an event. A restart:
+// timers, the fetcher) reaches it as a message on its inbox. A restart:
 //
 //  1. starts a new child on the same sockets (pending);
 //  2. waits for it to report ready, at most ReadyTimeout;
@@ -26,156 +25,147 @@ import (
 //     killing the old one if it has not exited after TerminateTimeout.
 //
 // A pending child that exits or is not ready in time is killed; the active
-// child keeps serving, and an upgrade it came from is rolled back. Restart
-// requests that arrive during a restart are folded into one more restart
-// after it.
+// child keeps serving, and an upgrade it came from is rolled back. A child
+// the loop has killed never becomes active, even if its ready message was
+// already on its way. Restart requests that arrive during a restart are
+// folded into one more restart after it. The loop reaches processes only
+// through a launcher and timers only through a timers, so its tests drive
+// it without forking or waiting (master_test.go).
 
-// event is something the event loop reacts to.
-type event interface{}
+// loopMsg is something the event loop reacts to.
+type loopMsg interface{}
 
 type (
-	signalEvent  struct{ sig os.Signal }
-	restartEvent struct{ reason string }
-	readyEvent   struct{ child *childProc }
-	exitEvent    struct {
-		child  *childProc
+	signalMsg  struct{ sig os.Signal }
+	restartMsg struct{ reason string }
+	readyMsg   struct{ child *childProcess }
+	exitMsg    struct {
+		child  *childProcess
 		code   int
 		status string // how it ended, for logs
 	}
-	readyTimeoutEvent struct{ child *childProc }
-	upgradeEvent      struct{ staged *stagedBinary }
-	watchdogEvent     struct{}
-	crashRestartEvent struct{}
+	readyTimeoutMsg struct{ child *childProcess }
+	killTimeoutMsg  struct {
+		child *childProcess
+		why   string
+	}
+	upgradeMsg      struct{ staged *stagedBinary }
+	watchdogMsg     struct{}
+	crashRestartMsg struct{}
 )
+
+// timers schedules a message to the event loop after a delay; cancel
+// stops it if it has not been sent.
+type timers interface {
+	after(d time.Duration, msg loopMsg) (cancel func())
+}
+
+// realTimers sends to the loop's inbox from time.AfterFunc.
+type realTimers struct{ inbox chan<- loopMsg }
+
+func (t realTimers) after(d time.Duration, msg loopMsg) func() {
+	timer := time.AfterFunc(d, func() { t.inbox <- msg })
+	return func() { timer.Stop() }
+}
 
 // master is the long-lived first process.
 type master struct {
-	cfg     *Config
-	log     *slog.Logger
-	bin     *binary
-	sockets *socketSet
-	spawner *spawner
-	events  chan event
-	up      *upgrader  // nil without a Fetcher
-	notify  *notifier  // systemd's NOTIFY_SOCKET; nil when not under systemd
-	sink    *eventSink // Config.OnEvent; nil when unset
+	cfg          *Config
+	log          *slog.Logger
+	bin          *binary // the binary on disk
+	launcher     launcher
+	timers       timers
+	closeSockets func()
+	fetch        *fetchPipeline // nil without a Fetcher
+	notify       *notifier      // systemd's NOTIFY_SOCKET; nil when not under systemd
+	sink         *eventSink     // Config.OnEvent; nil when unset
 
 	// Owned by the event loop.
-	nextID   int
-	active   *childProc
-	pending  *restart
-	again    bool                // another restart was asked for during this one
-	queued   *stagedBinary       // an upgrade waiting for the current restart
-	unproven *installed          // installed binary no child has run successfully yet
-	draining map[*childProc]bool // old children finishing their work
-	stopping bool                // the service is shutting down
-	exitCode int                 // what the master exits with once stopping
-	failed   int                 // failed starts in a row, under a CrashPolicy
-	crashed  bool                // a crash restart is scheduled
+	nextID      int
+	active      *childProcess
+	pending     *restart
+	again       bool                   // another restart was asked for during this one
+	queued      *stagedBinary          // an upgrade waiting for the current restart
+	unproven    *installed             // installed binary no child has run successfully yet
+	draining    map[*childProcess]bool // old children finishing their work
+	stopping    bool                   // the service is shutting down
+	exitCode    int                    // what the master exits with once stopping
+	failed      int                    // failed starts in a row, under a CrashPolicy
+	cancelCrash func()                 // cancels a scheduled crash restart; nil if none
 }
 
 // restart is a restart under way.
 type restart struct {
-	child   *childProc
-	reason  string
-	begun   time.Time
-	timer   *time.Timer
-	timeout bool       // the child missed ReadyTimeout and was killed
-	upgrade *installed // the upgrade this restart runs, if any
+	child       *childProcess
+	reason      string
+	begun       time.Time
+	cancelTimer func()
+	timedOut    bool       // the child missed ReadyTimeout and was killed
+	upgrade     *installed // the upgrade this restart runs, if any
 }
 
-// runMaster becomes the master: it opens the sockets, starts the first
-// child, and exits the process with the service's exit code.
-func runMaster(c *Config) error {
-	bin, err := currentBinary()
-	if err != nil {
-		return err
+// newMaster returns a master whose loop is ready to start; runMaster and
+// the loop's tests fill in the launcher, timers and sockets.
+func newMaster(c *Config, log *slog.Logger, bin *binary) *master {
+	return &master{
+		cfg:          c,
+		log:          log,
+		bin:          bin,
+		closeSockets: func() {},
+		draining:     make(map[*childProcess]bool),
 	}
-	sockets, err := openSockets(c.Addresses, c.Logger.With("role", "master", "pid", os.Getpid()))
+}
+
+// start starts the first child.
+func (m *master) start() error {
+	first, err := m.launchChild()
 	if err != nil {
-		return err
-	}
-	m := &master{
-		cfg:      c,
-		log:      c.Logger.With("role", "master", "pid", os.Getpid()),
-		bin:      bin,
-		sockets:  sockets,
-		spawner:  newSpawner(),
-		events:   make(chan event, 64),
-		draining: make(map[*childProc]bool),
-	}
-	startReaper(m.log)
-	m.notify = newNotifier(m.log)
-	m.sink = newEventSink(c.OnEvent, m.log)
-	watchdog := watchdogInterval()
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, append(forwardedSignals, c.RestartSignal)...)
-	first, err := m.startChild()
-	if err != nil {
-		signal.Stop(sigs)
-		sockets.close()
 		return err
 	}
 	m.active = first
-	m.log.Info("started", "binary", bin.path, "id", short(bin.currentID()), "child", first.id, "child_pid", first.proc.Pid, "addresses", c.Addresses)
-	go func() {
-		for s := range sigs {
-			m.events <- signalEvent{sig: s}
-		}
-	}()
-	setRestarter(func() { m.events <- restartEvent{reason: "Restart() called"} })
-	if watchdog > 0 {
-		go func() {
-			for range time.Tick(watchdog) {
-				m.events <- watchdogEvent{}
-			}
-		}()
-	}
-	if c.Fetcher != nil {
-		if m.up, err = newUpgrader(c, m.log, m.sink, bin); err != nil {
-			m.log.Warn("upgrades disabled", "err", err)
-		} else {
-			go m.up.fetchLoop(m.events)
-		}
-	}
-	code := m.run()
-	if m.up != nil {
-		m.up.abandon()
-	}
-	m.log.Info("exiting", "code", code)
-	os.Exit(code)
+	m.log.Info("started", "binary", m.bin.path, "id", short(m.bin.currentID()), "child", first.id, "child_pid", first.pid, "addresses", m.cfg.Addresses)
 	return nil
 }
 
 // run is the event loop. It returns the exit code once the service has
 // stopped and every child is gone.
-func (m *master) run() int {
-	for ev := range m.events {
-		switch e := ev.(type) {
-		case signalEvent:
-			m.onSignal(e.sig)
-		case restartEvent:
-			m.onRestart(e.reason)
-		case readyEvent:
-			m.onReady(e.child)
-		case readyTimeoutEvent:
-			m.onReadyTimeout(e.child)
-		case exitEvent:
-			m.onExit(e)
-		case upgradeEvent:
-			m.onUpgrade(e.staged)
-		case watchdogEvent:
-			if m.active != nil && !m.active.readyAt.IsZero() && !m.stopping {
-				m.notify.send("WATCHDOG=1")
-			}
-		case crashRestartEvent:
-			m.onCrashRestart()
-		}
-		if m.stopping && m.active == nil && m.pending == nil && len(m.draining) == 0 {
+func (m *master) run(inbox <-chan loopMsg) int {
+	for msg := range inbox {
+		if m.handle(msg) {
 			return m.exitCode
 		}
 	}
 	return 1
+}
+
+// handle acts on one message and reports whether the service has stopped
+// and every child is gone.
+func (m *master) handle(msg loopMsg) (done bool) {
+	switch e := msg.(type) {
+	case signalMsg:
+		m.onSignal(e.sig)
+	case restartMsg:
+		m.onRestart(e.reason)
+	case readyMsg:
+		m.onReady(e.child)
+	case readyTimeoutMsg:
+		m.onReadyTimeout(e.child)
+	case killTimeoutMsg:
+		if !e.child.exited {
+			e.child.kill(e.why)
+		}
+	case exitMsg:
+		m.onExit(e)
+	case upgradeMsg:
+		m.onUpgrade(e.staged)
+	case watchdogMsg:
+		if m.active != nil && !m.active.readyAt.IsZero() && !m.stopping {
+			m.notify.send("WATCHDOG=1")
+		}
+	case crashRestartMsg:
+		m.onCrashRestart()
+	}
+	return m.stopping && m.active == nil && m.pending == nil && len(m.draining) == 0
 }
 
 // onSignal handles a signal to the master.
@@ -186,13 +176,10 @@ func (m *master) onSignal(s os.Signal) {
 	}
 	if m.active == nil {
 		m.log.Debug("no child to forward the signal to", "signal", s)
-		if isStopSignal(s) {
-			m.stop("signal " + s.String())
-		}
-		return
+	} else {
+		m.log.Debug("forwarding signal", "signal", s, "child", m.active.id)
+		m.active.signal(s)
 	}
-	m.log.Debug("forwarding signal", "signal", s, "child", m.active.id)
-	m.active.signal(s)
 	if isStopSignal(s) {
 		m.stop("signal " + s.String())
 	}
@@ -207,17 +194,25 @@ func (m *master) stop(reason string) {
 	if !m.stopping {
 		m.log.Info("stopping", "reason", reason)
 		m.notify.send("STOPPING=1", "STATUS=stopping: "+reason)
-		m.sockets.close()
-		if m.up != nil {
-			m.up.stop()
+		m.closeSockets()
+		if m.fetch != nil {
+			m.fetch.stop()
+		}
+		if m.queued != nil {
+			m.queued.discard()
+			m.queued = nil
+		}
+		if m.cancelCrash != nil {
+			m.cancelCrash()
+			m.cancelCrash = nil
 		}
 	}
 	m.stopping = true
-	if m.pending != nil {
-		_ = m.pending.child.proc.Kill()
+	if m.pending != nil && !m.pending.child.killed {
+		m.pending.child.kill("the service is stopping")
 	}
 	if m.active != nil {
-		m.active.killAfter(m.cfg.TerminateTimeout, "did not stop within TerminateTimeout")
+		m.killAfter(m.active, "did not stop within TerminateTimeout")
 	}
 }
 
@@ -228,7 +223,9 @@ func (m *master) onRestart(reason string) {
 		m.log.Debug("restart ignored: stopping", "reason", reason)
 	case m.cfg.NoRestart:
 		m.log.Info("restarts are disabled (NoRestart): draining and exiting instead", "reason", reason)
-		m.active.signal(SIGTERM) // a final drain: queued connections are answered too
+		if m.active != nil {
+			m.active.signal(SIGTERM) // a final drain: queued connections are answered too
+		}
 		m.stop(reason)
 	case m.pending != nil:
 		m.again = true
@@ -241,14 +238,15 @@ func (m *master) onRestart(reason string) {
 // beginRestart starts a new child from the binary on disk.
 func (m *master) beginRestart(reason string) {
 	up := m.unproven
-	c, err := m.startChild()
+	c, err := m.launchChild()
 	if err != nil {
 		m.log.Error("restart failed: cannot start a new child; the current child keeps serving", "reason", reason, "err", err)
 		m.rollback(up, "the new binary could not be started")
+		m.afterRestart()
 		return
 	}
 	r := &restart{child: c, reason: reason, begun: time.Now(), upgrade: up}
-	r.timer = time.AfterFunc(m.cfg.ReadyTimeout, func() { m.events <- readyTimeoutEvent{child: c} })
+	r.cancelTimer = m.timers.after(m.cfg.ReadyTimeout, readyTimeoutMsg{child: c})
 	m.pending = r
 	c.log.Info("restart begun", "reason", reason, "id", short(c.binID))
 	m.notify.reloading("restarting (" + reason + ")")
@@ -257,22 +255,29 @@ func (m *master) beginRestart(reason string) {
 	m.sink.emit(e)
 }
 
-// onReady completes a restart: the new child becomes active and the old
-// one drains.
-func (m *master) onReady(c *childProc) {
+// onReady handles a child's report that it can serve: a pending child
+// completes its restart (it becomes active and the old one drains).
+func (m *master) onReady(c *childProcess) {
+	if c.killed || c.exited || !c.readyAt.IsZero() {
+		c.log.Debug("ready ignored: the child was killed, has exited or was ready already")
+		return
+	}
+	r := m.pending
+	if c != m.active && (r == nil || r.child != c) {
+		return // an old child: it has been replaced already
+	}
 	c.readyAt = time.Now()
 	ready := childEvent(EventChildReady, c)
 	ready.Duration = c.readyAt.Sub(c.started)
 	m.sink.emit(ready)
-	r := m.pending
-	if r == nil || r.child != c {
-		if c == m.active {
-			c.log.Info("child ready", "after", c.readyAt.Sub(c.started).Round(time.Microsecond))
+	if c == m.active {
+		c.log.Info("child ready", "after", c.readyAt.Sub(c.started).Round(time.Microsecond))
+		if !m.stopping {
 			m.notify.send("READY=1", "STATUS="+m.status())
 		}
 		return
 	}
-	r.timer.Stop()
+	r.cancelTimer()
 	m.pending = nil
 	old := m.active
 	m.active = c
@@ -291,33 +296,46 @@ func (m *master) onReady(c *childProc) {
 }
 
 // drain tells an old child to finish its work and exit.
-func (m *master) drain(c *childProc) {
+func (m *master) drain(c *childProcess) {
 	c.drainAt = time.Now()
 	m.draining[c] = true
 	m.sink.emit(childEvent(EventChildDraining, c))
 	c.signal(m.cfg.RestartSignal)
-	c.killAfter(m.cfg.TerminateTimeout, "did not finish draining within TerminateTimeout")
+	m.killAfter(c, "did not finish draining within TerminateTimeout")
 }
 
-// onReadyTimeout kills a new child that did not become ready in time.
-func (m *master) onReadyTimeout(c *childProc) {
-	if c == m.active && c.readyAt.IsZero() && m.cfg.CrashPolicy != nil {
+// killAfter kills c if it is still running after TerminateTimeout.
+func (m *master) killAfter(c *childProcess, why string) {
+	if c.cancelKill == nil {
+		c.cancelKill = m.timers.after(m.cfg.TerminateTimeout, killTimeoutMsg{child: c, why: why})
+	}
+}
+
+// onReadyTimeout kills a new child that did not become ready in time: a
+// pending one, or one started after a crash.
+func (m *master) onReadyTimeout(c *childProcess) {
+	if !c.readyAt.IsZero() || c.killed || c.exited {
+		return
+	}
+	switch {
+	case m.pending != nil && m.pending.child == c:
+		m.pending.timedOut = true
+		c.log.Error("new child not ready in time; killing it", "timeout", m.cfg.ReadyTimeout)
+	case c == m.active:
 		c.log.Error("child started after a crash is not ready in time; killing it", "timeout", m.cfg.ReadyTimeout)
-		_ = c.proc.Kill()
-		return
+	default:
+		return // it has exited
 	}
-	if m.pending == nil || m.pending.child != c {
-		return
-	}
-	m.pending.timeout = true
-	c.log.Error("new child not ready in time; killing it", "timeout", m.cfg.ReadyTimeout)
-	_ = c.proc.Kill()
+	c.kill("not ready within ReadyTimeout")
 }
 
 // onExit handles a child's exit.
-func (m *master) onExit(e exitEvent) {
+func (m *master) onExit(e exitMsg) {
 	c := e.child
-	c.stopTimers()
+	c.exited = true
+	if c.cancelKill != nil {
+		c.cancelKill()
+	}
 	exited := childEvent(EventChildExited, c)
 	exited.Code = e.code
 	if !c.drainAt.IsZero() {
@@ -326,22 +344,7 @@ func (m *master) onExit(e exitEvent) {
 	m.sink.emit(exited)
 	switch {
 	case m.pending != nil && m.pending.child == c:
-		r := m.pending
-		m.pending = nil
-		r.timer.Stop()
-		why := fmt.Sprintf("it exited with code %d before it was ready", e.code)
-		if r.timeout {
-			why = fmt.Sprintf("it was not ready within %s", m.cfg.ReadyTimeout)
-		}
-		if !m.stopping {
-			c.log.Error("restart failed: the current child keeps serving", "reason", r.reason, "why", why, "status", e.status)
-			failed := childEvent(EventRestartFailed, c)
-			failed.Reason, failed.Err, failed.Code = r.reason, errors.New(why), e.code
-			m.sink.emit(failed)
-			m.rollback(r.upgrade, why)
-			m.notify.send("READY=1", "STATUS=restart failed ("+why+"); "+m.status())
-			m.afterRestart()
-		}
+		m.onRestartFailed(m.pending, e)
 	case m.draining[c]:
 		delete(m.draining, c)
 		c.log.Info("old child exited", "drain", time.Since(c.drainAt).Round(time.Microsecond), "code", e.code)
@@ -366,10 +369,47 @@ func (m *master) onExit(e exitEvent) {
 	}
 }
 
+// onRestartFailed ends restart r, whose child exited before it was
+// ready: the active child (if any) keeps serving, and an upgrade is
+// rolled back.
+func (m *master) onRestartFailed(r *restart, e exitMsg) {
+	m.pending = nil
+	r.cancelTimer()
+	if m.stopping {
+		if r.upgrade != nil {
+			// Stopped before the new binary proved itself: the next start
+			// runs the previous one; the fetcher offers the new one again.
+			if m.restore(r.upgrade, "the service stopped before the new binary was ready") {
+				m.log.Info("upgrade undone: the service stopped before the new binary was ready; the next start runs the previous one", "restored", short(r.upgrade.prevID), "undone", short(r.upgrade.id))
+			}
+		}
+		return
+	}
+	why := fmt.Sprintf("it exited with code %d before it was ready", e.code)
+	if r.timedOut {
+		why = fmt.Sprintf("it was not ready within %s", m.cfg.ReadyTimeout)
+	}
+	failed := childEvent(EventRestartFailed, r.child)
+	failed.Reason, failed.Err, failed.Code = r.reason, errors.New(why), e.code
+	m.sink.emit(failed)
+	m.rollback(r.upgrade, why)
+	if m.active == nil {
+		// The active child crashed during this restart (under a
+		// CrashPolicy): the failed start counts, and the policy decides.
+		r.child.log.Error("restart failed and no child is running", "reason", r.reason, "why", why, "status", e.status)
+		m.exitCode = e.code
+		m.onCrash(r.child, e)
+		return
+	}
+	r.child.log.Error("restart failed: the current child keeps serving", "reason", r.reason, "why", why, "status", e.status)
+	m.notify.send("READY=1", "STATUS=restart failed ("+why+"); "+m.status())
+	m.afterRestart()
+}
+
 // afterRestart starts what waited for the restart that just ended: a
 // queued upgrade, or one more restart.
 func (m *master) afterRestart() {
-	if m.stopping {
+	if m.stopping || m.pending != nil {
 		return
 	}
 	if s := m.queued; s != nil {
@@ -397,7 +437,7 @@ func (m *master) onUpgrade(s *stagedBinary) {
 		m.queued = s
 		return
 	}
-	inst, err := m.up.install(s)
+	inst, err := m.bin.install(s)
 	if err != nil {
 		m.log.Error("upgrade failed: cannot install the new binary; the binary on disk is unchanged", "id", short(s.id), "err", err)
 		return
@@ -418,33 +458,39 @@ func (m *master) rollback(inst *installed, why string) {
 	if inst == nil {
 		return
 	}
+	m.bin.quarantine.add(inst.id, "its restart failed")
+	if m.restore(inst, why) {
+		m.log.Error("upgrade rolled back: the previous binary is restored and the new one quarantined", "rejected", short(inst.id), "restored", short(inst.prevID), "why", why)
+		m.sink.emit(Event{Kind: EventUpgradeRolledBack, BinaryID: inst.id, Err: errors.New(why)})
+	}
+}
+
+// restore puts back the binary inst replaced and reports whether it could.
+func (m *master) restore(inst *installed, why string) bool {
 	if m.unproven == inst {
 		m.unproven = nil
 	}
-	if err := m.up.rollback(inst); err != nil {
-		m.log.Error("rollback failed: the binary on disk is the rejected one; restore it by hand", "path", m.bin.path, "backup", inst.backup, "err", err)
-		return
+	if err := m.bin.restore(inst); err != nil {
+		m.log.Error("cannot restore the previous binary: the binary on disk is the new one; restore it by hand", "path", m.bin.path, "backup", inst.backup, "why", why, "err", err)
+		return false
 	}
-	m.log.Error("upgrade rolled back: the previous binary is restored and the new one quarantined", "rejected", short(inst.id), "restored", short(inst.prevID), "why", why)
-	m.sink.emit(Event{Kind: EventUpgradeRolledBack, BinaryID: inst.id, Err: errors.New(why)})
+	return true
 }
 
-// startChild starts the next child from the binary on disk.
-func (m *master) startChild() (*childProc, error) {
+// launchChild starts the next child from the binary on disk.
+func (m *master) launchChild() (*childProcess, error) {
 	m.nextID++
-	c, err := startChild(childSpec{
+	c := &childProcess{
 		id:      m.nextID,
-		binPath: m.bin.path,
 		binID:   m.bin.currentID(),
-		sockets: m.sockets.files,
-		log:     m.log,
-		events:  m.events,
-		spawner: m.spawner,
-	})
-	if err == nil {
-		m.sink.emit(childEvent(EventChildStarted, c))
+		started: time.Now(),
+		log:     m.log.With("child", m.nextID),
 	}
-	return c, err
+	if err := m.launcher.launch(c); err != nil {
+		return nil, err
+	}
+	m.sink.emit(childEvent(EventChildStarted, c))
+	return c, nil
 }
 
 // status is the one-line state systemd shows (STATUS=).
@@ -452,14 +498,20 @@ func (m *master) status() string {
 	if m.active == nil {
 		return "no child running"
 	}
-	return fmt.Sprintf("serving binary %s (child %d, pid %d)", short(m.active.binID), m.active.id, m.active.proc.Pid)
+	return fmt.Sprintf("serving binary %s (child %d, pid %d)", short(m.active.binID), m.active.id, m.active.pid)
 }
 
-// onCrash applies the CrashPolicy to an active child that exited on its
-// own: schedule a new start with backoff, or give up after too many
-// failed starts. The sockets stay open meanwhile.
-func (m *master) onCrash(c *childProc, e exitEvent) {
+// onCrash applies the CrashPolicy to a child that exited on its own while
+// it was the only one serving (or was to become so): schedule a new start
+// with backoff, or give up after too many failed starts. The sockets stay
+// open meanwhile.
+func (m *master) onCrash(c *childProcess, e exitMsg) {
 	p := m.cfg.CrashPolicy
+	if p == nil {
+		c.log.Error("no child is running; stopping with the last child's exit code", "code", e.code)
+		m.stop("no child running")
+		return
+	}
 	if c.readyAt.IsZero() || time.Since(c.started) < p.StartPeriod {
 		m.failed++
 	} else {
@@ -471,7 +523,8 @@ func (m *master) onCrash(c *childProc, e exitEvent) {
 		return
 	}
 	if m.pending != nil {
-		// A restart is under way: its child takes over when ready.
+		// A restart is under way: its child takes over when ready, or
+		// this policy runs again if it fails.
 		c.log.Error("child crashed during a restart; the new child takes over", "code", e.code)
 		return
 	}
@@ -485,17 +538,16 @@ func (m *master) onCrash(c *childProc, e exitEvent) {
 	crash.Code, crash.Duration = e.code, wait
 	m.sink.emit(crash)
 	m.notify.send("STATUS=child crashed (exit code " + strconv.Itoa(e.code) + "); restarting")
-	m.crashed = true
-	time.AfterFunc(wait, func() { m.events <- crashRestartEvent{} })
+	m.cancelCrash = m.timers.after(wait, crashRestartMsg{})
 }
 
 // onCrashRestart starts a child in place of a crashed one.
 func (m *master) onCrashRestart() {
-	m.crashed = false
+	m.cancelCrash = nil
 	if m.stopping || m.active != nil || m.pending != nil {
 		return
 	}
-	c, err := m.startChild()
+	c, err := m.launchChild()
 	if err != nil {
 		m.log.Error("cannot start a child after a crash; stopping", "err", err)
 		m.stop("cannot start a child")
@@ -503,7 +555,8 @@ func (m *master) onCrashRestart() {
 	}
 	m.active = c
 	c.log.Info("child started after a crash", "failed_starts", m.failed)
-	time.AfterFunc(m.cfg.ReadyTimeout, func() { m.events <- readyTimeoutEvent{child: c} })
+	m.timers.after(m.cfg.ReadyTimeout, readyTimeoutMsg{child: c})
+	m.afterRestart() // restarts and upgrades asked for during the backoff
 }
 
 // jitter spreads d by ±20%.

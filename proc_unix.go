@@ -60,12 +60,21 @@ func exitCode(state *os.ProcessState) int {
 // newControlPair returns the two ends of a child's control channel, a
 // connected pair of Unix stream sockets.
 func newControlPair() (masterEnd, childEnd *os.File, err error) {
+	// Under the fork lock, as os/exec does for its pipes: a process forked
+	// at the same moment (another child, a sanity check) must not inherit
+	// both ends before they are close-on-exec, or the channel's end would
+	// not tell a child its master is gone. Not every Unix has
+	// SOCK_CLOEXEC (macOS has not), so the lock serves all of them.
+	syscall.ForkLock.RLock()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err == nil {
+		unix.CloseOnExec(fds[0])
+		unix.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		return nil, nil, fmt.Errorf("control channel: socketpair: %w", err)
 	}
-	unix.CloseOnExec(fds[0])
-	unix.CloseOnExec(fds[1])
 	// The master's end is non-blocking so that reading it parks a goroutine
 	// in the runtime's poller rather than a whole thread per child. The
 	// child's end is passed as it is (exec would make it blocking anyway).

@@ -1,0 +1,180 @@
+//go:build unix
+
+package overseer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// The binary on disk. A fetched binary that passed every check (see
+// fetchpipeline.go) is swapped in with a rename; the binary it replaces is
+// kept beside it as a hard link (or copy) for rollback. Only the master's
+// event loop installs and restores.
+//
+// Symlinks: overseer resolves the running binary's path and replaces the
+// file a symlink points to, never the link itself, so links keep working
+// and keep pointing at the current version.
+
+// binary is the executable overseer runs and upgrades. Its path never
+// changes; its ID (SHA-256, hex) changes when an upgrade is installed or
+// rolled back.
+type binary struct {
+	path    string
+	dir     string
+	mode    os.FileMode
+	backup  string // the previous binary, kept for rollback
+	pattern string // staging file names: hidden, next to the binary
+	log     *slog.Logger
+
+	// quarantine holds binaries that failed; the fetch pipeline skips them.
+	quarantine quarantine
+
+	mu sync.Mutex
+	id string
+}
+
+// currentBinary finds, resolves and hashes the running executable.
+func currentBinary(log *slog.Logger) (*binary, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("overseer: find the running binary: %w", err)
+	}
+	path, err := filepath.EvalSymlinks(exe)
+	if err != nil {
+		return nil, fmt.Errorf("overseer: resolve %s: %w", exe, err)
+	}
+	return openBinary(path, log)
+}
+
+// openBinary hashes the executable at path, a resolved path.
+func openBinary(path string, log *slog.Logger) (*binary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("overseer: open the running binary: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("overseer: stat %s: %w", path, err)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("overseer: hash %s: %w", path, err)
+	}
+	dir, base := filepath.Split(path)
+	return &binary{
+		path:    path,
+		dir:     filepath.Clean(dir),
+		mode:    info.Mode().Perm(),
+		backup:  filepath.Join(dir, "."+base+".overseer-prev"),
+		pattern: "." + base + ".overseer-new-*",
+		log:     log,
+		id:      hex.EncodeToString(h.Sum(nil)),
+	}, nil
+}
+
+// currentID returns the ID of the binary now on disk.
+func (b *binary) currentID() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.id
+}
+
+// setID records the ID of the binary now on disk.
+func (b *binary) setID(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.id = id
+}
+
+// stagedBinary is a fetched binary that passed every check and waits to
+// be installed.
+type stagedBinary struct {
+	path string
+	id   string
+}
+
+// discard removes a staged binary that will not be installed.
+func (s *stagedBinary) discard() { os.Remove(s.path) }
+
+// installed records an installed upgrade, for rollback.
+type installed struct {
+	id     string
+	prevID string
+	backup string
+}
+
+// install swaps s in for the binary on disk, keeping the old one as the
+// backup.
+func (b *binary) install(s *stagedBinary) (*installed, error) {
+	prev := b.currentID()
+	if err := b.replace(b.backup, b.path); err != nil {
+		s.discard()
+		return nil, fmt.Errorf("keep the previous binary as %s: %w", b.backup, err)
+	}
+	if err := os.Rename(s.path, b.path); err != nil {
+		s.discard()
+		return nil, fmt.Errorf("rename into place: %w", err)
+	}
+	if err := syncDir(b.dir); err != nil {
+		b.log.Warn("upgrade installed but not yet durable", "err", err)
+	}
+	b.setID(s.id)
+	return &installed{id: s.id, prevID: prev, backup: b.backup}, nil
+}
+
+// restore puts the backup inst made back in place.
+func (b *binary) restore(inst *installed) error {
+	tmp, err := os.CreateTemp(b.dir, b.pattern)
+	if err != nil {
+		return err
+	}
+	tmp.Close()
+	if err := b.replace(tmp.Name(), inst.backup); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), b.path); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := syncDir(b.dir); err != nil {
+		b.log.Warn("restore not yet durable", "err", err)
+	}
+	b.setID(inst.prevID)
+	return nil
+}
+
+// replace makes dst a hard link to src, or a copy of it where hard links
+// are not possible, replacing whatever dst was.
+func (b *binary) replace(dst, src string) error {
+	os.Remove(dst)
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, b.mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
