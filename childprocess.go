@@ -104,6 +104,7 @@ func (l *processLauncher) launch(c *childProcess) error {
 	ownPids.add(cmd.Process.Pid)
 	go readControl(masterEnd, c, l.inbox)
 	go func() {
+		awaitExit(cmd.Process.Pid)
 		err := cmd.Wait()
 		ownPids.remove(cmd.Process.Pid)
 		if cmd.ProcessState == nil {

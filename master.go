@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"time"
 )
@@ -79,6 +78,7 @@ type master struct {
 	fetch        *fetchPipeline // nil without a Fetcher
 	notify       *notifier      // systemd's NOTIFY_SOCKET; nil when not under systemd
 	sink         *eventSink     // Config.OnEvent; nil when unset
+	trimmer      *memoryTrimmer
 
 	// Owned by the event loop.
 	nextID      int
@@ -112,6 +112,7 @@ func newMaster(c *Config, log *slog.Logger, bin *binary) *master {
 		log:          log,
 		bin:          bin,
 		closeSockets: func() {},
+		trimmer:      newMemoryTrimmer(),
 		draining:     make(map[*childProcess]bool),
 	}
 }
@@ -349,10 +350,7 @@ func (m *master) onExit(e exitMsg) {
 		delete(m.draining, c)
 		c.log.Info("old child exited", "drain", time.Since(c.drainAt).Round(time.Microsecond), "code", e.code)
 		if len(m.draining) == 0 && m.pending == nil {
-			// A restart allocates a little (environment, buffers, exec
-			// state); hand the garbage back now, so a master that has been
-			// through many restarts idles as small as a fresh one.
-			go debug.FreeOSMemory()
+			m.trimmer.maybeTrim()
 		}
 	case c == m.active:
 		m.active = nil
