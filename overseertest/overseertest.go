@@ -40,6 +40,7 @@ import (
 	"github.com/seed-710818af/overseer"
 	"github.com/seed-710818af/overseer/graceful"
 	"github.com/seed-710818af/overseer/internal/drain"
+	"github.com/seed-710818af/overseer/internal/statehook"
 )
 
 // Options configure a Child.
@@ -68,6 +69,9 @@ type Child struct {
 	done   chan struct{} // closed when the program has returned and Finish ran
 	err    error         // why the child failed, set before done closes
 	closed sync.Once
+
+	ready     chan struct{} // closed by State.Ready or the first Accept
+	readyOnce sync.Once
 }
 
 // ErrTerminated is wrapped by the error of Wait when the program, or its
@@ -83,9 +87,42 @@ func Start(o Options, program func(overseer.State)) (*Child, error) {
 	if err != nil {
 		return nil, err
 	}
+	go c.watchAccepting()
 	go c.run(program)
 	return c, nil
 }
+
+// markReady records readiness, once.
+func (c *Child) markReady() { c.readyOnce.Do(func() { close(c.ready) }) }
+
+// watchAccepting marks the child ready when the program first calls
+// Accept on any listener, as a child reports it to the master.
+func (c *Child) watchAccepting() {
+	cases := make([]<-chan struct{}, 0, len(c.State.Listeners))
+	for _, l := range c.State.Listeners {
+		cases = append(cases, l.(*graceful.Listener).Accepting())
+	}
+	first := make(chan struct{}, len(cases))
+	for _, ch := range cases {
+		go func(ch <-chan struct{}) {
+			select {
+			case <-ch:
+				first <- struct{}{}
+			case <-c.done:
+			}
+		}(ch)
+	}
+	select {
+	case <-first:
+		c.markReady()
+	case <-c.done:
+	}
+}
+
+// Ready is closed when the program is ready in the sense a restart waits
+// for: it called State.Ready, or it first called Accept on one of its
+// listeners.
+func (c *Child) Ready() <-chan struct{} { return c.ready }
 
 // newChild opens the listeners and builds the State.
 func newChild(o Options) (*Child, error) {
@@ -103,8 +140,10 @@ func newChild(o Options) (*Child, error) {
 			Addresses:        o.Addresses,
 			GracefulShutdown: make(chan bool),
 		},
-		done: make(chan struct{}),
+		done:  make(chan struct{}),
+		ready: make(chan struct{}),
 	}
+	statehook.SetReady(&c.State, c.markReady)
 	var listeners []*graceful.Listener
 	for _, a := range o.Addresses {
 		l, err := net.Listen("tcp", a)

@@ -315,3 +315,36 @@ func TestCloseStopsARunningProgram(t *testing.T) {
 		l.Close()
 	}
 }
+
+// TestReady: the child is ready when the program first calls Accept or
+// State.Ready, not before.
+func TestReady(t *testing.T) {
+	isReady := func(c *overseertest.Child, within time.Duration) bool {
+		select {
+		case <-c.Ready():
+			return true
+		case <-time.After(within):
+			return false
+		}
+	}
+	serving := start(t, overseertest.Options{}, programs["graceful.Serve"](handler(nil)))
+	if !isReady(serving, 10*time.Second) {
+		t.Error("a program serving its listener is not ready")
+	}
+
+	warm := make(chan struct{})
+	explicit := start(t, overseertest.Options{}, func(s overseer.State) {
+		s.Ready()
+		<-warm // a warm-up before serving
+		_ = http.Serve(s.Listener, handler(nil))
+	})
+	if !isReady(explicit, 10*time.Second) {
+		t.Error("a program that called State.Ready is not ready")
+	}
+	close(warm)
+
+	idle := start(t, overseertest.Options{}, func(s overseer.State) { <-s.GracefulShutdown })
+	if isReady(idle, 200*time.Millisecond) {
+		t.Error("a program that neither accepts nor calls Ready is ready")
+	}
+}
