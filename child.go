@@ -3,7 +3,6 @@
 package overseer
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/seed-710818af/overseer/graceful"
+	"github.com/seed-710818af/overseer/internal/drain"
 )
 
 // childRuntime is this process when the master started it (the child
@@ -29,9 +29,7 @@ type childRuntime struct {
 	ctlMu     sync.Mutex // serialises writes to ctl
 	readyOnce sync.Once
 	drainOnce sync.Once
-
-	drainMu      sync.Mutex
-	drainStarted time.Time // zero until the drain begins
+	drainer   *drain.Sequence // the drain, shared with package overseertest
 }
 
 // runChild runs the program in a child process and returns once it is done
@@ -88,6 +86,7 @@ func newChild(c *Config) (*childRuntime, error) {
 		ch.state.Listener = ch.state.Listeners[0]
 	}
 	ch.state.PacketConns = packets
+	ch.drainer = &drain.Sequence{Listeners: ch.listeners, Shutdown: ch.state.GracefulShutdown, TerminateTimeout: c.TerminateTimeout, Log: ch.log}
 	// The program's own subprocesses are not overseer children.
 	for _, k := range []string{envChildID, envBinID, envBinPath, envNumFDs} {
 		os.Unsetenv(k)
@@ -148,109 +147,28 @@ func (ch *childRuntime) watchSignals() {
 	ch.drain(s != ch.cfg.RestartSignal)
 }
 
-// drain stops accepting and tells the program to finish, once:
-//
-//  1. The listeners stop taking connections, but Accept does not fail yet,
-//     so a server loop sees nothing unusual. When the service stops for
-//     good (final), connections already queued on the socket are accepted
-//     first: no other process will, and they would be reset.
-//  2. Every accepted connection gets its first request read (Settle),
-//     for at most settleTimeout: http.Server.Shutdown drops a request it
-//     reads after it began.
-//  3. GracefulShutdown closes.
-//  4. A program that has not closed its listeners itself within
-//     releaseGrace (it serves with plain http.Serve, say) has them closed,
-//     so its Accept returns and Program can return.
-//
-// A drain that has not finished after TerminateTimeout ends the process.
+// drain runs the drain (see drain.Sequence.Drain), once. A drain that has
+// not finished after TerminateTimeout ends the process.
 func (ch *childRuntime) drain(final bool) {
 	ch.drainOnce.Do(func() {
-		ch.drainMu.Lock()
-		ch.drainStarted = time.Now()
-		ch.drainMu.Unlock()
 		time.AfterFunc(ch.cfg.TerminateTimeout, func() {
 			ch.log.Error("drain did not finish within TerminateTimeout; exiting", "timeout", ch.cfg.TerminateTimeout, "open_connections", ch.openConnections())
 			os.Exit(1)
 		})
-		var wg sync.WaitGroup
-		for _, l := range ch.listeners {
-			if !final {
-				l.StopAccepting()
-				continue
-			}
-			wg.Add(1)
-			go func(l *graceful.Listener) {
-				defer wg.Done()
-				l.FinishBacklog() // bounded: see graceful.Listener.FinishBacklog
-			}(l)
-		}
-		wg.Wait()
-		ctx, cancel := context.WithTimeout(context.Background(), min(settleTimeout, ch.cfg.TerminateTimeout/2))
-		for _, l := range ch.listeners {
-			if err := l.Settle(ctx); err != nil {
-				ch.log.Debug("connections still waiting for their first request", "err", err)
-			}
-		}
-		cancel()
-		close(ch.state.GracefulShutdown)
-		go ch.release()
+		ch.drainer.Drain(final)
 	})
-}
-
-// Drain timing.
-const (
-	settleTimeout = 2 * time.Second       // longest wait for accepted connections' first requests
-	releaseGrace  = 20 * time.Millisecond // time a program gets to close its listeners itself
-)
-
-// release closes listeners the program has not closed within releaseGrace.
-func (ch *childRuntime) release() {
-	timer := time.NewTimer(releaseGrace)
-	defer timer.Stop()
-	for _, l := range ch.listeners {
-		select {
-		case <-l.Closed():
-		case <-timer.C:
-			for _, l := range ch.listeners {
-				_ = l.Close()
-			}
-			return
-		}
-	}
 }
 
 // finish runs after the program returns: it closes the listeners and
 // waits, up to TerminateTimeout from the start of the drain, for the
 // connections the program accepted to close at a request boundary.
 func (ch *childRuntime) finish() {
-	ch.drainMu.Lock()
-	start := ch.drainStarted
-	ch.drainMu.Unlock()
-	if start.IsZero() {
-		start = time.Now()
-	}
-	ctx, cancel := context.WithDeadline(context.Background(), start.Add(ch.cfg.TerminateTimeout))
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, l := range ch.listeners {
-		wg.Add(1)
-		go func(l *graceful.Listener) {
-			defer wg.Done()
-			_ = l.Shutdown(ctx)
-		}(l)
-	}
-	wg.Wait()
-	if n := ch.openConnections(); n > 0 {
+	start, n := ch.drainer.Finish()
+	if n > 0 {
 		ch.log.Warn("exiting with connections still open", "open_connections", n)
 	}
 	ch.log.Debug("program done", "drain", time.Since(start))
 }
 
 // openConnections counts accepted connections not yet closed.
-func (ch *childRuntime) openConnections() int {
-	n := 0
-	for _, l := range ch.listeners {
-		n += l.Active()
-	}
-	return n
-}
+func (ch *childRuntime) openConnections() int { return ch.drainer.Open() }

@@ -2,7 +2,8 @@
 # example.sh: watch a service upgrade itself twice and restart once while
 # curl keeps hitting it, without a failed request. Needs only Go and curl.
 #
-#   ./example.sh
+#   ./example.sh          # on 127.0.0.1:3000, or the next free port up to 3099
+#   PORT=8080 ./example.sh # on that port; fails at once if it is taken
 #
 # It builds example/ as v1, runs it on 127.0.0.1, publishes v2 and v3 by
 # writing the new binary where the service's File fetcher looks, sends
@@ -10,7 +11,22 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-port=${PORT:-3000}
+# taken PORT: whether something on 127.0.0.1 accepts connections on PORT.
+taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+if [[ -n "${PORT:-}" ]]; then
+	port=$PORT
+	if taken "$port"; then
+		echo "example.sh: port $port on 127.0.0.1 is taken by another program; set PORT to a free port, or unset it to pick one" >&2
+		exit 1
+	fi
+else
+	port=""
+	for p in $(seq 3000 3099); do
+		taken "$p" || { port=$p; break; }
+	done
+	[[ -n "$port" ]] || { echo "example.sh: ports 3000 to 3099 on 127.0.0.1 are all taken; set PORT to a free port" >&2; exit 1; }
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/overseer-demo-XXXXXX")
 master=""
 hitter=""
@@ -39,8 +55,29 @@ build "$work/v3" v3
 say "starting v1 on 127.0.0.1:$port (log: the lines prefixed with 'overseer')"
 ADDR="127.0.0.1:$port" WATCH="$work/next" "$work/app" > >(sed -u 's/^/    overseer | /') 2>&1 &
 master=$!
-for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
-kill -0 "$master" 2>/dev/null || { echo "the service did not start"; exit 1; }
+# The answer must come from a child of our master: another program that
+# took the port after the check above would answer too.
+ours() {
+	local body child
+	body=$(curl -sf -m 2 "http://127.0.0.1:$port/") || return 1
+	[[ "$body" =~ ^v1\ pid=([0-9]+)\  ]] || return 1
+	child=${BASH_REMATCH[1]}
+	[[ "$(ps -o ppid= -p "$child" 2>/dev/null | tr -d ' ')" == "$master" ]]
+}
+started=""
+for _ in $(seq 1 50); do
+	kill -0 "$master" 2>/dev/null || break # it could not bind, say: its log says why
+	ours && { started=1; break; }
+	sleep 0.1
+done
+if [[ -z "$started" ]]; then
+	if kill -0 "$master" 2>/dev/null; then
+		echo "example.sh: the service did not answer on 127.0.0.1:$port within 5 s" >&2
+	else
+		echo "example.sh: the service exited at start (its log above says why)" >&2
+	fi
+	exit 1
+fi
 echo "    master pid $master: $(curl -s "http://127.0.0.1:$port/")"
 
 say "curl hits the service non-stop from now on (one new connection per request)"

@@ -169,12 +169,5 @@ func TestRestartFromChild(t *testing.T) {
 	s := startService(t, options{})
 	old := s.mustGet("/").pid
 	s.mustGetBody("/restart")
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if r, err := s.get("/"); err == nil && r.pid != old {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("Restart() in the child did not restart it\n%s", s.log())
+	s.waitNewPid(old, 10*time.Second, "Restart() in the child")
 }

@@ -84,18 +84,13 @@ func TestSignalsForwarded(t *testing.T) {
 	s.signal(syscall.SIGPIPE)
 	s.signal(syscall.SIGURG)
 	s.signal(syscall.SIGHUP)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	waitFor(t, 5*time.Second, "the child to count the forwarded SIGHUP", func() bool {
 		b, err := s.getBody("/hups")
 		if err != nil {
 			t.Fatalf("service broken after signals: %v", err)
 		}
-		if strings.TrimSpace(b) == "1" {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("SIGHUP was not forwarded\n%s", s.log())
+		return strings.TrimSpace(b) == "1"
+	})
 }
 
 // TestNoRestart: with NoRestart the restart signal drains and stops.
@@ -139,14 +134,10 @@ func TestManyRestartsLeakNothing(t *testing.T) {
 // waitChildren waits until master has exactly n live children.
 func waitChildren(t *testing.T, master, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if len(childPids(master)) == n {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	var got []int
+	if !waitUntil(10*time.Second, func() bool { got = childPids(master); return len(got) == n }) {
+		t.Fatalf("master %d has children %v after 10s, want %d", master, got, n)
 	}
-	t.Fatalf("master has %d children, want %d", len(childPids(master)), n)
 }
 
 // goroutines reads the master's goroutine count written by the test

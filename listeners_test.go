@@ -140,18 +140,14 @@ func TestUnixSocketRestart(t *testing.T) {
 	for round := 0; round < 3; round++ {
 		time.Sleep(200 * time.Millisecond)
 		s.signal(syscall.SIGUSR2)
-		deadline := time.Now().Add(15 * time.Second)
-		for {
+		waitFor(t, 15*time.Second, fmt.Sprintf("a new child after SIGUSR2 (round %d)", round), func() bool {
 			p, err := getPid(unixClient(sock, false), "http://app/")
 			if err == nil && p != pid {
 				pid = p
-				break
+				return true
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no new child after SIGUSR2 (round %d)", round)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			return false
+		})
 	}
 	time.Sleep(200 * time.Millisecond)
 	cancel()
@@ -193,8 +189,8 @@ func TestUnixSocketMode(t *testing.T) {
 	if fi0.Mode().Perm() != 0o620 {
 		t.Errorf("socket file mode %o, want 620", fi0.Mode().Perm())
 	}
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid)); err != nil || !strings.Contains(string(b), "Umask:\t0000") {
-		t.Errorf("the master's umask changed (want 0000 as started): %v\n%s", err, b)
+	if umask, err := proc(s.cmd.Process.Pid).status("Umask"); err != nil || umask != "0000" {
+		t.Errorf("the master's umask is %q (%v), want 0000 as started", umask, err)
 	}
 	pid, err := getPid(unixClient(sock, false), "http://app/")
 	if err != nil {
@@ -363,39 +359,16 @@ func startUDPProbe(t *testing.T, addr string, interval time.Duration) *udpProbe 
 func (p *udpProbe) finish(wait time.Duration) (sent int, replies []udpReply) {
 	close(p.stop)
 	p.sender.Wait() // nothing is sent after this
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
+	waitUntil(wait, func() bool {
 		p.mu.Lock()
-		n, s := len(p.replies), p.sent
-		p.mu.Unlock()
-		if n >= s {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		defer p.mu.Unlock()
+		return len(p.replies) >= p.sent
+	})
 	p.conn.Close()
 	p.reader.Wait()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.sent, append([]udpReply(nil), p.replies...)
-}
-
-// addrs returns the service's bound addresses, "network address" lines.
-func (s *service) addrs() []string {
-	s.t.Helper()
-	return strings.Split(strings.TrimSpace(s.mustGetBody("/addrs")), "\n")
-}
-
-// addrOf returns the address of the first line of network in s.addrs().
-func (s *service) addrOf(network string) string {
-	s.t.Helper()
-	for _, line := range s.addrs() {
-		if n, a, _ := strings.Cut(line, " "); n == network {
-			return a
-		}
-	}
-	s.t.Fatalf("no %s address in %v", network, s.addrs())
-	return ""
 }
 
 // TestUDPEchoRestart sends datagrams through a restart: every one is
@@ -408,11 +381,8 @@ func TestUDPEchoRestart(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	signalled := time.Now()
 	s.signal(syscall.SIGUSR2)
-	newPid := s.waitServing("vsock", 15*time.Second).pid
-	for deadline := time.Now().Add(15 * time.Second); newPid == old && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond)
-		newPid = s.mustGet("/").pid
-	}
+	s.waitServing("vsock", 15*time.Second)
+	s.waitNewPid(old, 15*time.Second, "SIGUSR2")
 	waitGone(t, old, 15*time.Second)
 	time.Sleep(200 * time.Millisecond)
 	sent, replies := probe.finish(3 * time.Second)

@@ -57,22 +57,25 @@ func (n *notifySocket) all() []string {
 // after index from, and returns its index.
 func (n *notifySocket) waitFor(t *testing.T, from int, keys ...string) int {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
+	found := -1
+	ok := waitUntil(15*time.Second, func() bool {
 		msgs := n.all()
 		for i := from; i < len(msgs); i++ {
-			ok := true
+			all := true
 			for _, k := range keys {
-				ok = ok && strings.Contains(msgs[i], k)
+				all = all && strings.Contains(msgs[i], k)
 			}
-			if ok {
-				return i
+			if all {
+				found = i
+				return true
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
+		return false
+	})
+	if !ok {
+		t.Fatalf("no notification with %q after #%d within 15s; got %q", keys, from, n.all())
 	}
-	t.Fatalf("no notification with %q after #%d; got %q", keys, from, n.all())
-	return -1
+	return found
 }
 
 // TestSystemdNotify: READY=1 once the first child is ready, RELOADING=1
@@ -123,14 +126,9 @@ func TestLifecycleEvents(t *testing.T) {
 	waitGone(t, old, 10*time.Second) // so the upgrade's events follow the restart's
 	s.publish("v2")
 	s.waitServing("v2", 20*time.Second)
-	var kinds []string
-	deadline := time.Now().Add(10 * time.Second)
-	for len(kinds) < len(want) && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-		kinds = eventKinds(path)
-	}
+	waitUntil(10*time.Second, func() bool { return len(eventKinds(path)) >= len(want) })
 	time.Sleep(100 * time.Millisecond) // room for an unexpected extra event to show
-	kinds = eventKinds(path)
+	kinds := eventKinds(path)
 	if strings.Join(kinds, " ") != strings.Join(want, " ") {
 		t.Errorf("events:\n got %v\nwant %v", kinds, want)
 	}

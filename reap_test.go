@@ -64,22 +64,13 @@ func TestReapsOrphansAsPID1(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		s.mustGetBody("/orphan")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if zombiesOf(master) == 0 && strings.Contains(s.log(), "reaped an orphaned process") {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitUntil(10*time.Second, func() bool {
+		return zombiesOf(master) == 0 && strings.Contains(s.log(), "reaped an orphaned process")
+	})
 	if n := zombiesOf(master); n > 0 {
 		t.Fatalf("%d zombie children of the PID 1 master after 10s", n)
 	}
 	if !strings.Contains(s.log(), "running as PID 1") {
 		t.Error("the master did not notice it is PID 1")
 	}
-}
-
-// zombiesOf counts the zombie children of pid.
-func zombiesOf(pid int) int {
-	return len(childrenOf(pid, func(state string) bool { return state == "Z" }))
 }

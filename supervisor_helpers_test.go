@@ -5,9 +5,12 @@ package overseer_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -140,23 +143,18 @@ stderr_logfile=%[1]s/app.err
 	t.Cleanup(s.cleanup)
 
 	// supervisord is up once its socket answers.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := os.Stat(sock); err == nil {
-			if _, err := s.ctl("pid"); err == nil {
-				break
-			}
-		}
+	waitFor(t, 15*time.Second, "supervisord to answer on its socket", func() bool {
 		select {
 		case <-s.done:
-			t.Fatalf("supervisord exited at start\n%s", s.logs())
+			t.Fatalf("supervisord exited at start")
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("supervisord not answering after 15s\n%s", s.logs())
+		if _, err := os.Stat(sock); err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		_, err := s.ctl("pid")
+		return err == nil
+	})
 	s.waitState("RUNNING", 15*time.Second)
 	s.waitServing("v", 15*time.Second)
 	return s
@@ -221,18 +219,12 @@ func (s *supervised) state() (string, int) {
 // waitState waits until supervisord reports the program in state.
 func (s *supervised) waitState(want string, timeout time.Duration) int {
 	s.t.Helper()
-	deadline := time.Now().Add(timeout)
 	var got string
-	for time.Now().Before(deadline) {
-		var pid int
-		got, pid = s.state()
-		if got == want {
-			return pid
-		}
-		time.Sleep(50 * time.Millisecond)
+	var pid int
+	if !waitUntil(timeout, func() bool { got, pid = s.state(); return got == want }) {
+		s.t.Fatalf("program not %s after %s (last status %q)", want, timeout, got)
 	}
-	s.t.Fatalf("program not %s after %s (last status %q)\n%s", want, timeout, got, s.logs())
-	return 0
+	return pid
 }
 
 // masterPid is the program's pid as "supervisorctl pid app" reports it.
@@ -255,14 +247,9 @@ func (s *supervised) supervisordLog() string {
 // waitSupervisordLog waits until supervisord's log contains text.
 func (s *supervised) waitSupervisordLog(text string, timeout time.Duration) {
 	s.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if strings.Contains(s.supervisordLog(), text) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.t.Fatalf("supervisord's log does not contain %q after %s\n%s", text, timeout, s.logs())
+	waitFor(s.t, timeout, fmt.Sprintf("supervisord's log to contain %q", text), func() bool {
+		return strings.Contains(s.supervisordLog(), text)
+	})
 }
 
 // assertNoExit fails the test if supervisord saw the program end or
@@ -284,22 +271,7 @@ func (s *supervised) assertNoExit() {
 // the test's directory: the master and its children, whatever their
 // parent.
 func (s *supervised) processes() []int {
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if err != nil || !strings.HasPrefix(exe, s.dir+"/") {
-			continue
-		}
-		if pidAlive(pid) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+	return runningFrom(s.dir)
 }
 
 // logs returns supervisord's log and the program's output, for failures.
@@ -332,30 +304,25 @@ func (s *supervised) cleanup() {
 	// supervisord waits for the program when it shuts down, and the
 	// master for its children: nothing may outlive it (2 s of grace for
 	// the kernel to finish what is already exiting).
-	graceful := time.Now().Add(2 * time.Second)
-	for len(s.processes()) > 0 && time.Now().Before(graceful) {
-		time.Sleep(20 * time.Millisecond)
+	if !waitUntil(2*time.Second, func() bool { return len(s.processes()) == 0 }) {
+		t.Errorf("processes outlived supervisord's shutdown: %v", s.processes())
 	}
-	if left := s.processes(); len(left) > 0 {
-		t.Errorf("processes outlived supervisord's shutdown: %v", left)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		left := s.processes()
-		group := groupAlive(s.cmd.Process.Pid)
+	var left []int
+	var group bool
+	killed := waitUntil(10*time.Second, func() bool {
+		left, group = s.processes(), groupAlive(s.cmd.Process.Pid)
 		if len(left) == 0 && !group {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("processes left after SIGKILL: %v (supervisord group alive: %t)", left, group)
-			break
+			return true
 		}
 		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 		for _, pid := range left {
 			_ = syscall.Kill(-pid, syscall.SIGKILL) // the master leads its own group
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		time.Sleep(20 * time.Millisecond)
+		return false
+	})
+	if !killed {
+		t.Errorf("processes left after SIGKILL: %v (supervisord group alive: %t)", left, group)
 	}
 	select {
 	case <-s.done:
@@ -368,4 +335,95 @@ func (s *supervised) cleanup() {
 	if t.Failed() {
 		t.Logf("logs:\n%s", s.logs())
 	}
+}
+
+// stopAndMeasure runs "supervisorctl stop app" and returns how long it
+// took to return and how long from the master's receipt of SIGTERM until
+// master and child were gone, after checking that no process of ours is
+// left.
+func (s *supervised) stopAndMeasure(master, child int) (took, gone time.Duration) {
+	s.t.Helper()
+	// Watch the processes on the side: supervisorctl returns only when
+	// supervisord has noticed, on its own poll.
+	goneAt := make(chan time.Time, 1)
+	start := time.Now()
+	go func() {
+		waitUntil(15*time.Second, func() bool { return !pidAlive(master) && !pidAlive(child) })
+		goneAt <- time.Now()
+	}()
+	s.mustCtl("stopped", "stop", "app")
+	took = time.Since(start)
+	end := <-goneAt
+	waitGone(s.t, master, time.Second)
+	waitGone(s.t, child, time.Second)
+	// supervisorctl spends a few hundred milliseconds starting Python:
+	// measure from the SIGTERM's arrival, the master's "stopping" line.
+	signalled := s.lastLogTime("msg=stopping")
+	if signalled.IsZero() || signalled.Before(start) {
+		s.t.Fatalf("no \"stopping\" line in the master's log after the stop request\n%s", s.logs())
+	}
+	gone = end.Sub(signalled)
+	if left := s.processes(); len(left) > 0 {
+		s.t.Fatalf("processes left after supervisorctl stop: %v\n%s", left, s.logs())
+	}
+	return took, gone
+}
+
+// slowRequest sends a request that sleeps d in the handler, on a
+// connection that is established (in the accept queue at least) when it
+// returns; the raw response arrives on the channel.
+func (s *supervised) slowRequest(d time.Duration) <-chan string {
+	s.t.Helper()
+	conn, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req := "GET /?sleep=" + d.String() + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+	if _, err := conn.Write([]byte(req)); err != nil {
+		conn.Close()
+		s.t.Fatal(err)
+	}
+	reply := make(chan string, 1)
+	go func() {
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
+		b, err := io.ReadAll(conn)
+		if err != nil {
+			reply <- "error: " + err.Error() + ": " + string(b)
+			return
+		}
+		reply <- string(b)
+	}()
+	// Let the child accept it and start the handler before the stop.
+	time.Sleep(100 * time.Millisecond)
+	return reply
+}
+
+// waitNewChild waits for a response from a pid not in seen.
+func (s *supervised) waitNewChild(seen []int) response {
+	s.t.Helper()
+	var r response
+	waitFor(s.t, 15*time.Second, "a new child after supervisorctl signal USR2", func() bool {
+		var err error
+		r, err = s.get("/")
+		return err == nil && !slices.Contains(seen, r.pid)
+	})
+	return r
+}
+
+// lastLogTime returns the time of the program's last log line that
+// contains text (slog's "time=" field), or the zero time.
+func (s *supervised) lastLogTime(text string) time.Time {
+	lines := strings.Split(s.log(), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if !strings.Contains(lines[i], text) {
+			continue
+		}
+		f, _, _ := strings.Cut(lines[i], " ")
+		if ts, ok := strings.CutPrefix(f, "time="); ok {
+			t, _ := time.Parse(time.RFC3339Nano, ts)
+			return t
+		}
+	}
+	return time.Time{}
 }

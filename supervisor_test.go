@@ -3,8 +3,6 @@
 package overseer_test
 
 import (
-	"io"
-	"net"
 	"slices"
 	"strings"
 	"syscall"
@@ -148,70 +146,6 @@ func TestSupervisorStop(t *testing.T) {
 	}
 }
 
-// stopAndMeasure runs "supervisorctl stop app" and returns how long it
-// took to return and how long from the master's receipt of SIGTERM until
-// master and child were gone, after checking that no process of ours is
-// left.
-func (s *supervised) stopAndMeasure(master, child int) (took, gone time.Duration) {
-	s.t.Helper()
-	// Watch the processes on the side: supervisorctl returns only when
-	// supervisord has noticed, on its own poll.
-	goneAt := make(chan time.Time, 1)
-	start := time.Now()
-	go func() {
-		for time.Since(start) < 15*time.Second && (pidAlive(master) || pidAlive(child)) {
-			time.Sleep(time.Millisecond)
-		}
-		goneAt <- time.Now()
-	}()
-	s.mustCtl("stopped", "stop", "app")
-	took = time.Since(start)
-	end := <-goneAt
-	waitGone(s.t, master, time.Second)
-	waitGone(s.t, child, time.Second)
-	// supervisorctl spends a few hundred milliseconds starting Python:
-	// measure from the SIGTERM's arrival, the master's "stopping" line.
-	signalled := s.lastLogTime("msg=stopping")
-	if signalled.IsZero() || signalled.Before(start) {
-		s.t.Fatalf("no \"stopping\" line in the master's log after the stop request\n%s", s.logs())
-	}
-	gone = end.Sub(signalled)
-	if left := s.processes(); len(left) > 0 {
-		s.t.Fatalf("processes left after supervisorctl stop: %v\n%s", left, s.logs())
-	}
-	return took, gone
-}
-
-// slowRequest sends a request that sleeps d in the handler, on a
-// connection that is established (in the accept queue at least) when it
-// returns; the raw response arrives on the channel.
-func (s *supervised) slowRequest(d time.Duration) <-chan string {
-	s.t.Helper()
-	conn, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	req := "GET /?sleep=" + d.String() + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-	if _, err := conn.Write([]byte(req)); err != nil {
-		conn.Close()
-		s.t.Fatal(err)
-	}
-	reply := make(chan string, 1)
-	go func() {
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
-		b, err := io.ReadAll(conn)
-		if err != nil {
-			reply <- "error: " + err.Error() + ": " + string(b)
-			return
-		}
-		reply <- string(b)
-	}()
-	// Let the child accept it and start the handler before the stop.
-	time.Sleep(100 * time.Millisecond)
-	return reply
-}
-
 // TestSupervisorChildCrash lets the child exit on its own: the master ends
 // with the child's exit code, which supervisord reports; a child killed by
 // a signal shows as 128+N.
@@ -245,35 +179,4 @@ func TestSupervisorChildCrash(t *testing.T) {
 	if log := s.supervisordLog(); strings.Contains(log, "stopped: app") {
 		t.Errorf("supervisord's log shows a stop nobody asked for\n%s", s.logs())
 	}
-}
-
-// waitNewChild waits for a response from a pid not in seen.
-func (s *supervised) waitNewChild(seen []int) response {
-	s.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if r, err := s.get("/"); err == nil && !slices.Contains(seen, r.pid) {
-			return r
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	s.t.Fatalf("no new child serving 15s after supervisorctl signal USR2\n%s", s.logs())
-	return response{}
-}
-
-// lastLogTime returns the time of the program's last log line that
-// contains text (slog's "time=" field), or the zero time.
-func (s *supervised) lastLogTime(text string) time.Time {
-	lines := strings.Split(s.log(), "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		if !strings.Contains(lines[i], text) {
-			continue
-		}
-		f, _, _ := strings.Cut(lines[i], " ")
-		if ts, ok := strings.CutPrefix(f, "time="); ok {
-			t, _ := time.Parse(time.RFC3339Nano, ts)
-			return t
-		}
-	}
-	return time.Time{}
 }

@@ -57,19 +57,6 @@ func (k minisignKey) sign(t *testing.T, variant string, extra ...string) []byte 
 	return b
 }
 
-// publishSigned publishes a variant with the given signature (nil: none),
-// the signature first, as a publisher should.
-func (s *service) publishSigned(variant string, sig []byte) {
-	s.t.Helper()
-	sigPath := filepath.Join(s.dir, "next.minisig")
-	if sig == nil {
-		os.Remove(sigPath)
-	} else if err := os.WriteFile(sigPath, sig, 0o644); err != nil {
-		s.t.Fatal(err)
-	}
-	s.publish(variant)
-}
-
 // TestSignedUpgrade: with a PublicKey, a binary signed by the real
 // minisign tool is installed.
 func TestSignedUpgrade(t *testing.T) {
