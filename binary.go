@@ -5,6 +5,7 @@ package overseer
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,8 +34,9 @@ type binary struct {
 	pattern string // staging file names: hidden, next to the binary
 	log     *slog.Logger
 
-	// quarantine holds binaries that failed; the fetch pipeline skips them.
-	quarantine quarantine
+	// releases is the durable release state: quarantine, probation,
+	// newest signed time.
+	releases *releaseStore
 
 	mu sync.Mutex
 	id string
@@ -69,14 +71,23 @@ func openBinary(path string, log *slog.Logger) (*binary, error) {
 		return nil, fmt.Errorf("overseer: hash %s: %w", path, err)
 	}
 	dir, base := filepath.Split(path)
+	releases, err := openReleaseStore(filepath.Join(dir, "."+base+".overseer-state"))
+	var setAside *stateSetAsideError
+	switch {
+	case errors.As(err, &setAside):
+		log.Error("release state unreadable; starting with an empty one", "err", err)
+	case err != nil:
+		return nil, fmt.Errorf("overseer: %w", err)
+	}
 	return &binary{
-		path:    path,
-		dir:     filepath.Clean(dir),
-		mode:    info.Mode().Perm(),
-		backup:  filepath.Join(dir, "."+base+".overseer-prev"),
-		pattern: "." + base + ".overseer-new-*",
-		log:     log,
-		id:      hex.EncodeToString(h.Sum(nil)),
+		releases: releases,
+		path:     path,
+		dir:      filepath.Clean(dir),
+		mode:     info.Mode().Perm(),
+		backup:   filepath.Join(dir, "."+base+".overseer-prev"),
+		pattern:  "." + base + ".overseer-new-*",
+		log:      log,
+		id:       hex.EncodeToString(h.Sum(nil)),
 	}, nil
 }
 

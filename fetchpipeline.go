@@ -146,13 +146,13 @@ func (p *fetchPipeline) fetchOnce() (staged *stagedBinary, failed bool) {
 		log.Debug("fetched binary is the one installed; nothing to do")
 		return nil, false
 	}
-	if why, bad := p.bin.quarantine.reason(s.id); bad {
+	if why, bad := p.bin.releases.quarantined(s.id); bad {
 		log.Debug("fetched binary is quarantined; skipping", "why", why)
 		return nil, false
 	}
 	p.sink.emit(Event{Kind: EventUpgradeFound, BinaryID: s.id})
 	if err := verify(s.id); err != nil {
-		p.bin.quarantine.add(s.id, "verification failed")
+		p.quarantine(s.id, "verification failed")
 		log.Error("upgrade rejected and quarantined: it was never executed; the running binary is unchanged. Check the published binary and its signature", "err", err)
 		p.sink.emit(Event{Kind: EventUpgradeRejected, BinaryID: s.id, Err: err})
 		return nil, false
@@ -169,7 +169,7 @@ func (p *fetchPipeline) fetchOnce() (staged *stagedBinary, failed bool) {
 		return nil, false
 	}
 	if err := checkBinary(s.path, p.cfg.SanityCheckTimeout); err != nil {
-		p.bin.quarantine.add(s.id, "sanity check failed")
+		p.quarantine(s.id, "sanity check failed")
 		log.Error("upgrade rejected and quarantined: the new binary failed its sanity check; the running binary is unchanged. Publish a binary built with overseer for this platform", "err", err)
 		p.sink.emit(Event{Kind: EventUpgradeRejected, BinaryID: s.id, Err: err})
 		return nil, false
@@ -292,27 +292,11 @@ func fileSize(path string) int64 {
 	return info.Size()
 }
 
-// quarantine remembers binaries that failed, by ID, so they are not
-// applied again. Safe for concurrent use.
-type quarantine struct {
-	mu  sync.Mutex
-	ids map[string]string
-}
-
-// add quarantines id.
-func (q *quarantine) add(id, why string) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.ids == nil {
-		q.ids = make(map[string]string)
+// quarantine records that release id was refused; a failure to record it
+// durably is logged, and the refusal holds for as long as this master
+// runs.
+func (p *fetchPipeline) quarantine(id, why string) {
+	if err := p.bin.releases.quarantine(id, why); err != nil {
+		p.log.Warn("quarantine not saved; it holds until the master restarts", "id", short(id), "err", err)
 	}
-	q.ids[id] = why
-}
-
-// reason reports whether id is quarantined, and why.
-func (q *quarantine) reason(id string) (string, bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	why, ok := q.ids[id]
-	return why, ok
 }

@@ -456,7 +456,9 @@ func (m *master) rollback(inst *installed, why string) {
 	if inst == nil {
 		return
 	}
-	m.bin.quarantine.add(inst.id, "its restart failed")
+	if err := m.bin.releases.quarantine(inst.id, why); err != nil {
+		m.log.Warn("quarantine not saved; it holds until the master restarts", "id", short(inst.id), "err", err)
+	}
 	if m.restore(inst, why) {
 		m.log.Error("upgrade rolled back: the previous binary is restored and the new one quarantined", "rejected", short(inst.id), "restored", short(inst.prevID), "why", why)
 		m.sink.emit(Event{Kind: EventUpgradeRolledBack, BinaryID: inst.id, Err: errors.New(why)})

@@ -368,7 +368,7 @@ func wantQuarantined(content string, want bool) step {
 	return func(h *loopHarness) {
 		h.t.Helper()
 		sum := sha256.Sum256([]byte(content))
-		if _, got := h.m.bin.quarantine.reason(hex.EncodeToString(sum[:])); got != want {
+		if _, got := h.m.bin.releases.quarantined(hex.EncodeToString(sum[:])); got != want {
 			h.t.Errorf("%q quarantined = %v, want %v", content, got, want)
 		}
 	}
