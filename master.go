@@ -91,7 +91,7 @@ func runMaster(c *Config) error {
 	if err != nil {
 		return err
 	}
-	sockets, err := openSockets(c.Addresses, c.Logger.With("role", "master", "pid", os.Getpid()))
+	sockets, err := openSockets(c.addrs, c.Logger.With("role", "master", "pid", os.Getpid()))
 	if err != nil {
 		return err
 	}
