@@ -3,7 +3,6 @@ package sockets
 import (
 	"fmt"
 	"net"
-	"syscall"
 )
 
 // opened is one address opened in this process by listen.
@@ -11,27 +10,6 @@ type opened struct {
 	listener net.Listener   // a stream socket, or nil
 	packet   net.PacketConn // a datagram socket, or nil
 	path     *socketPath    // the Unix socket file listen created, or nil
-}
-
-// conn returns the socket's descriptor holder.
-func (o opened) conn() syscall.Conn {
-	var c any = o.listener
-	if o.packet != nil {
-		c = o.packet
-	}
-	sc, _ := c.(syscall.Conn)
-	return sc
-}
-
-// close closes the socket. A Unix listener removes its socket file unless
-// it was told not to (see Open).
-func (o opened) close() {
-	if o.listener != nil {
-		o.listener.Close()
-	}
-	if o.packet != nil {
-		o.packet.Close()
-	}
 }
 
 // listen opens a in this process: the one opener of an address, used by

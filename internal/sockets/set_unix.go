@@ -115,6 +115,27 @@ func openCopy(a Addr) (*os.File, *socketPath, error) {
 	return f, o.path, nil
 }
 
+// conn returns the socket's descriptor holder.
+func (o opened) conn() syscall.Conn {
+	var c any = o.listener
+	if o.packet != nil {
+		c = o.packet
+	}
+	sc, _ := c.(syscall.Conn)
+	return sc
+}
+
+// close closes the socket. A Unix listener removes its socket file unless
+// it was told not to (see Open).
+func (o opened) close() {
+	if o.listener != nil {
+		o.listener.Close()
+	}
+	if o.packet != nil {
+		o.packet.Close()
+	}
+}
+
 // blockingFile returns a duplicate of c's socket for passing to children.
 //
 // The file is made in blocking mode on purpose. exec.Cmd.Start calls Fd
