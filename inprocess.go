@@ -1,8 +1,11 @@
 package overseer
 
 import (
+	"net"
 	"os"
 	"time"
+
+	"github.com/seed-710818af/overseer/internal/sockets"
 )
 
 // runInProcess runs the program in this process, without restarts, on
@@ -23,7 +26,7 @@ func runInProcess(c *Config) {
 	if exe, err := os.Executable(); err == nil {
 		state.BinPath = exe
 	}
-	ls, ps, err := listenAll(c.Addresses)
+	ls, ps, err := listenInProcess(c)
 	if err != nil {
 		logger(c).Error("cannot listen; exiting", "err", err)
 		os.Exit(1)
@@ -34,4 +37,18 @@ func runInProcess(c *Config) {
 	}
 	logger(c).Warn("running the program in this process: restarts and upgrades are off", "platform", platform)
 	c.Program(state)
+}
+
+// listenInProcess opens the configured addresses in this process. validate
+// has parsed them, unless it failed (Run falls back anyway): then they are
+// parsed here.
+func listenInProcess(c *Config) ([]net.Listener, []net.PacketConn, error) {
+	addrs := c.addrs
+	if addrs == nil {
+		var err error
+		if addrs, err = sockets.Parse(c.Addresses); err != nil {
+			return nil, nil, err
+		}
+	}
+	return sockets.Listen(addrs)
 }

@@ -1,4 +1,4 @@
-//go:build unix && !linux
+//go:build !linux
 
 package overseer
 
@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// notifier does nothing outside Linux: systemd runs only there.
+// notifier does nothing outside Linux: systemd runs only there. (Only
+// Unix has a master; elsewhere this is unused.)
 type notifier struct{}
 
 func newNotifier(*slog.Logger) *notifier { return nil }

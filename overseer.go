@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/seed-710818af/overseer/fetcher"
+	"github.com/seed-710818af/overseer/internal/sockets"
 )
 
 // Config is overseer's run-time configuration. The zero value of every
@@ -94,6 +95,8 @@ type Config struct {
 	// Logger receives overseer's structured logs. Defaults to a text
 	// handler on standard error, at the level Debug and NoWarn select.
 	Logger *slog.Logger
+
+	addrs sockets.List // Addresses, parsed once by validate
 }
 
 // CrashPolicy restarts crashed children on the sockets the master holds:
@@ -155,9 +158,11 @@ func (c *Config) validate() error {
 	} else if len(c.Addresses) > 0 {
 		c.Address = c.Addresses[0]
 	}
-	if err := validateAddresses(c.Addresses); err != nil {
+	addrs, err := sockets.Parse(c.Addresses)
+	if err != nil {
 		return err
 	}
+	c.addrs = addrs
 	if c.RestartSignal == nil {
 		c.RestartSignal = SIGUSR2
 	}

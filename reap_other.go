@@ -1,4 +1,4 @@
-//go:build unix && !linux
+//go:build !linux
 
 package overseer
 
@@ -13,5 +13,6 @@ func (pidSet) remove(int) {}
 
 var ownPids pidSet
 
-// startReaper does nothing outside Linux.
+// startReaper does nothing outside Linux. (Only Unix has a master;
+// elsewhere this is unused.)
 func startReaper(*slog.Logger) {}

@@ -1,6 +1,6 @@
 //go:build unix
 
-package overseer
+package sockets
 
 import (
 	"testing"
@@ -34,7 +34,7 @@ func TestSocketActivationMatch(t *testing.T) {
 		{"unix:/run/a.sock", v4(127, 0, 0, 1, 80), false},
 	}
 	for _, c := range cases {
-		a, err := parseAddress(c.addr)
+		a, err := parse(c.addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +45,7 @@ func TestSocketActivationMatch(t *testing.T) {
 
 	// Names first, then addresses; a socket serves one address at most;
 	// stream and datagram sockets never mix.
-	addrs, _ := parseAddresses([]string{"127.0.0.1:80", "unix:/x.sock?name=api", "udp://127.0.0.1:80", "127.0.0.1:80"})
+	addrs, _ := Parse([]string{"127.0.0.1:80", "unix:/x.sock?name=api", "udp://127.0.0.1:80", "127.0.0.1:80"})
 	passed := []*activatedSocket{
 		{name: "api", stream: true, local: &unix.SockaddrUnix{Name: "/elsewhere.sock"}},
 		{name: "web", stream: true, local: v4(127, 0, 0, 1, 80)},

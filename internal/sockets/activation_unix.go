@@ -1,6 +1,6 @@
 //go:build unix
 
-package overseer
+package sockets
 
 import (
 	"fmt"
@@ -44,7 +44,7 @@ const (
 )
 
 // activatedSocket is one socket passed by systemd, moved off its original
-// descriptor into a blocking-mode, close-on-exec file (see socketFile).
+// descriptor into a blocking-mode, close-on-exec file (see blockingFile).
 type activatedSocket struct {
 	file   *os.File // nil once an address has taken it
 	name   string
@@ -52,10 +52,10 @@ type activatedSocket struct {
 	local  unix.Sockaddr
 }
 
-// takeActivatedSockets takes the sockets passed to this process by
+// takeActivated takes the sockets passed to this process by
 // socket activation, if any, and removes the protocol's variables from the
 // environment.
-func takeActivatedSockets() ([]*activatedSocket, error) {
+func takeActivated() ([]*activatedSocket, error) {
 	pid, fds, names := os.Getenv(envListenPID), os.Getenv(envListenFDs), os.Getenv(envListenFDNames)
 	for _, k := range []string{envListenPID, envListenFDs, envListenFDNames} {
 		os.Unsetenv(k)
@@ -115,7 +115,7 @@ func takeActivatedSockets() ([]*activatedSocket, error) {
 
 // matchActivated returns, for each address, the index of the passed socket
 // it takes, or -1: first by name, then by kind and local address.
-func matchActivated(addrs []sockAddr, passed []*activatedSocket) []int {
+func matchActivated(addrs []Addr, passed []*activatedSocket) []int {
 	assigned := make([]int, len(addrs))
 	taken := make([]bool, len(passed))
 	for i := range assigned {
@@ -144,7 +144,7 @@ func matchActivated(addrs []sockAddr, passed []*activatedSocket) []int {
 }
 
 // sameAddress reports whether a socket bound to sa is what a describes.
-func sameAddress(a sockAddr, sa unix.Sockaddr) bool {
+func sameAddress(a Addr, sa unix.Sockaddr) bool {
 	if a.network == "unix" {
 		u, ok := sa.(*unix.SockaddrUnix)
 		if !ok {

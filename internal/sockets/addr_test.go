@@ -1,8 +1,6 @@
-package overseer
+package sockets
 
 import (
-	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 )
@@ -29,66 +27,35 @@ func TestAddressParse(t *testing.T) {
 		{"unix:/run/app.sock?name=api&mode=600", "unix", "/run/app.sock"},
 	}
 	for _, g := range good {
-		a, err := parseAddress(g.in)
+		a, err := parse(g.in)
 		if err != nil {
-			t.Errorf("parseAddress(%q): %v", g.in, err)
+			t.Errorf("parse(%q): %v", g.in, err)
 			continue
 		}
 		if a.network != g.network || a.address != g.address || a.raw != g.in {
-			t.Errorf("parseAddress(%q) = %+v, want %s %s", g.in, a, g.network, g.address)
+			t.Errorf("parse(%q) = %+v, want %s %s", g.in, a, g.network, g.address)
 		}
 		if want := g.network[:3] != "udp"; a.stream() != want {
-			t.Errorf("parseAddress(%q).stream() = %v", g.in, a.stream())
+			t.Errorf("parse(%q).stream() = %v", g.in, a.stream())
 		}
 	}
 	for _, in := range []string{"3000", "http://:80", "tcp://nohost", "unix://host/x.sock", "unix:", "unix://", "unix:@", "sctp://:1", ":80?name=", ":80?name=a:b",
 		":80?mode=0660", "unix:@x?mode=0600", "unix:/x.sock?mode=", "unix:/x.sock?mode=0", "unix:/x.sock?mode=0999", "unix:/x.sock?mode=1777", "unix:/x.sock?owner=me"} {
-		if a, err := parseAddress(in); err == nil {
-			t.Errorf("parseAddress(%q) = %+v, want an error", in, a)
+		if a, err := parse(in); err == nil {
+			t.Errorf("parse(%q) = %+v, want an error", in, a)
 		}
 	}
-	if err := validateAddresses([]string{":1", "udp://:2", "bad"}); err == nil {
-		t.Error("validateAddresses accepted a bad entry")
+	if l, err := Parse([]string{":1", "udp://:2", "bad"}); err == nil {
+		t.Errorf("Parse accepted a bad entry: %+v", l)
 	}
-	if a, _ := parseAddress("unix:/x.sock?name=api&mode=0640"); a.name != "api" || a.mode != 0o640 {
+	if l, err := Parse(nil); err != nil || l == nil || len(l) != 0 {
+		t.Errorf("Parse(nil) = %#v, %v; want an empty List", l, err)
+	}
+	if a, _ := parse("unix:/x.sock?name=api&mode=0640"); a.name != "api" || a.mode != 0o640 {
 		t.Errorf("parameters parsed as name %q mode %o, want api 640", a.name, a.mode)
 	}
-	a, _ := parseAddress("unix:@x")
+	a, _ := parse("unix:@x")
 	if a.abstract() != (runtime.GOOS == "linux") {
 		t.Errorf("abstract() = %v on %s", a.abstract(), runtime.GOOS)
-	}
-}
-
-func TestAddressListenAll(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "s.sock")
-	ls, ps, err := listenAll([]string{"127.0.0.1:0", "udp://127.0.0.1:0", "unix:" + sock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-		for _, p := range ps {
-			p.Close()
-		}
-	}()
-	if len(ls) != 2 || len(ps) != 1 {
-		t.Fatalf("got %d listeners and %d packet conns, want 2 and 1", len(ls), len(ps))
-	}
-	if ls[1].Addr().String() != sock {
-		t.Errorf("unix listener at %s, want %s", ls[1].Addr(), sock)
-	}
-	moded := filepath.Join(t.TempDir(), "moded.sock")
-	ls2, _, err := listenAll([]string{"unix:" + moded + "?mode=0604"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ls2[0].Close()
-	if fi, err := os.Stat(moded); err != nil || fi.Mode().Perm() != 0o604 {
-		t.Errorf("socket file %v, %v; want mode 0604", fi, err)
-	}
-	if _, _, err := listenAll([]string{"127.0.0.1:0", "unix:/nonexistent-dir/x.sock"}); err == nil {
-		t.Error("listenAll succeeded on an impossible path")
 	}
 }

@@ -1,5 +1,3 @@
-//go:build linux
-
 package overseer_test
 
 import (

@@ -17,7 +17,7 @@ func runMaster(c *Config) error {
 	if err != nil {
 		return err
 	}
-	sockets, err := openSockets(c.Addresses, log)
+	sockets, err := openSockets(c.addrs, log)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-//go:build unix && !linux
+//go:build !linux
 
 package overseer
 
@@ -6,6 +6,7 @@ import "syscall"
 
 // childSysProcAttr has no parent-death signal outside Linux; children
 // notice the master's death by the end of their control channel instead.
+// (Only Unix starts children; elsewhere this is unused.)
 func childSysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{}
 }
