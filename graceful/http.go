@@ -153,9 +153,10 @@ func (d *drainer) track(c net.Conn, s http.ConnState) {
 	d.changed = make(chan struct{})
 }
 
-// markHTTP2 records that c carries HTTP/2. net/http reports no state
-// changes for such a connection after StateNew (its streams are not
-// requests on the connection), so the drainer leaves it to srv.Shutdown.
+// markHTTP2 records that c carries HTTP/2. net/http reports such a
+// connection idle between streams, but closing it then races with a stream
+// the client is opening; the drainer leaves it to srv.Shutdown, whose
+// GOAWAY tells the client which streams were not processed.
 func (d *drainer) markHTTP2(c net.Conn) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
