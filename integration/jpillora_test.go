@@ -103,6 +103,39 @@ func TestMigrateJpilloraFleet(t *testing.T) {
 	}
 }
 
+// TestMigratedChildWithoutItsMaster kills the jpillora/overseer master
+// after it has installed and started our binary: the child must notice
+// that its master is gone and exit, as a v1 child does.
+func TestMigratedChildWithoutItsMaster(t *testing.T) {
+	v1, v2 := build(t, "jpillorav1"), build(t, "migrated")
+	dir := t.TempDir()
+	app, watch := filepath.Join(dir, "app"), filepath.Join(dir, "next")
+	copyFile(t, v1, app)
+	copyFile(t, v1, watch)
+	s := start(t, app, "-addr", freeAddr(t), "-watch", watch)
+	s.waitServing(20 * time.Second)
+	copyFile(t, v2, watch+".tmp")
+	if err := os.Rename(watch+".tmp", watch); err != nil {
+		t.Fatal(err)
+	}
+	_, child := s.waitServing(30 * time.Second)
+	// The master's stdout pipe stays open while the child runs, so
+	// s.exited waits for the child too; check the child directly.
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	took, done := waitExit(child, 10*time.Second)
+	if !done {
+		t.Fatalf("child %d still running 10s after its jpillora/overseer master was killed", child)
+	}
+	t.Logf("child exited %s after its master was killed", took.Round(time.Millisecond))
+	select {
+	case <-s.exited:
+	case <-time.After(5 * time.Second):
+		t.Error("the killed master's output is still open 5s after its child exited")
+	}
+}
+
 // waitBody waits for a response body to be seen.
 func waitBody(t *testing.T, mu *sync.Mutex, seen map[string]bool, body string) {
 	t.Helper()
