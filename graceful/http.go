@@ -40,9 +40,9 @@ const DefaultNewConnGrace = time.Second
 // from its first request; one that has not carried a request when the
 // drain starts is treated as an unused connection.
 //
-// Serve sets srv.Handler's wrapper and srv.ConnState hook for the call (the
-// previous ConnState, if any, is still called) and must not be used with a
-// server that is serving elsewhere. If srv.Serve fails before the drain,
+// Serve sets srv.Handler's wrapper and the srv.ConnState and
+// srv.ConnContext hooks for the call (the previous hooks, if any, are still
+// called) and must not be used with a server that is serving elsewhere. If srv.Serve fails before the drain,
 // Serve returns its error. The drain has no deadline of its own: the process
 // supervising it (overseer's TerminateTimeout) bounds it.
 //
