@@ -57,18 +57,9 @@ func currentBinary(log *slog.Logger) (*binary, error) {
 
 // openBinary hashes the executable at path, a resolved path.
 func openBinary(path string, log *slog.Logger) (*binary, error) {
-	f, err := os.Open(path)
+	id, info, err := hashFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("overseer: open the running binary: %w", err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("overseer: stat %s: %w", path, err)
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return nil, fmt.Errorf("overseer: hash %s: %w", path, err)
+		return nil, fmt.Errorf("overseer: the running binary: %w", err)
 	}
 	dir, base := filepath.Split(path)
 	releases, err := openReleaseStore(filepath.Join(dir, "."+base+".overseer-state"))
@@ -87,8 +78,27 @@ func openBinary(path string, log *slog.Logger) (*binary, error) {
 		backup:   filepath.Join(dir, "."+base+".overseer-prev"),
 		pattern:  "." + base + ".overseer-new-*",
 		log:      log,
-		id:       hex.EncodeToString(h.Sum(nil)),
+		id:       id,
 	}, nil
+}
+
+// hashFile returns the SHA-256 (hex) of the file at path, and its
+// details.
+func hashFile(path string) (string, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return "", nil, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", nil, fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), info, nil
 }
 
 // currentID returns the ID of the binary now on disk.

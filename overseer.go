@@ -236,6 +236,9 @@ func runErr(c *Config) error {
 	if isChild() {
 		return runChild(c)
 	}
+	if isV1Child() {
+		return runV1Child(c)
+	}
 	return runMaster(c)
 }
 

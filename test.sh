@@ -25,9 +25,10 @@ if [[ -n "$unformatted" ]]; then
 	echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 
-# The library's module, and the S3 fetcher's own module (kept apart so that
-# programs without S3 do not depend on the AWS SDK).
-modules=(. fetcher/s3)
+# The library's module, the S3 fetcher's own module (kept apart so that
+# programs without S3 do not depend on the AWS SDK), and the integration
+# tests' module (gRPC, WebSocket, jpillora/overseer: test-only dependencies).
+modules=(. fetcher/s3 integration)
 
 step "go vet"
 for m in "${modules[@]}" bench; do (cd "$m" && go vet ./...) && echo "ok $m"; done

@@ -32,9 +32,17 @@ const DefaultNewConnGrace = time.Second
 // DefaultIdleGrace (DefaultNewConnGrace for connections that have not sent a
 // request yet). Nothing is closed while a request is on it.
 //
-// Serve sets srv.Handler's wrapper and srv.ConnState hook for the call (the
-// previous ConnState, if any, is still called) and must not be used with a
-// server that is serving elsewhere. If srv.Serve fails before the drain,
+// HTTP/2 connections (over TLS, or h2c with http.Server.Protocols) are
+// drained by HTTP/2's own means: once the HTTP/1 connections are gone,
+// Serve calls srv.Shutdown, which sends each a GOAWAY, lets the streams in
+// flight finish and then closes it; the client opens its next stream on a
+// new connection, to the new process. Serve knows a connection is HTTP/2
+// from its first request; one that has not carried a request when the
+// drain starts is treated as an unused connection.
+//
+// Serve sets srv.Handler's wrapper and the srv.ConnState and
+// srv.ConnContext hooks for the call (the previous hooks, if any, are still
+// called) and must not be used with a server that is serving elsewhere. If srv.Serve fails before the drain,
 // Serve returns its error. The drain has no deadline of its own: the process
 // supervising it (overseer's TerminateTimeout) bounds it.
 //
@@ -59,10 +67,10 @@ func Serve(srv *http.Server, l net.Listener, drain <-chan bool) error {
 		return err
 	}
 	d.wait()
-	// Nothing is left open; Shutdown only marks srv as closed.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	return srv.Shutdown(ctx)
+	// Only HTTP/2 connections are left, if any: Shutdown sends them GOAWAY
+	// and waits for their streams (otherwise it only marks srv as closed).
+	// The supervising process bounds the wait.
+	return srv.Shutdown(context.Background())
 }
 
 // drainer tracks a server's connections through its ConnState hook and
@@ -81,7 +89,12 @@ type drainer struct {
 type connInfo struct {
 	state     http.ConnState
 	idleSince time.Time
+	http2     bool // it carried an HTTP/2 request: srv.Shutdown drains it
 }
+
+// connKey is the context key under which newDrainer's ConnContext stores
+// the request's connection.
+type connKey struct{}
 
 // newDrainer installs its hooks on srv.
 func newDrainer(srv *http.Server, idleGrace, newConnGrace time.Duration) *drainer {
@@ -93,12 +106,24 @@ func newDrainer(srv *http.Server, idleGrace, newConnGrace time.Duration) *draine
 			next(c, s)
 		}
 	}
+	nextCtx := srv.ConnContext
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if nextCtx != nil {
+			ctx = nextCtx(ctx, c)
+		}
+		return context.WithValue(ctx, connKey{}, c)
+	}
 	handler := srv.Handler
 	if handler == nil {
 		handler = http.DefaultServeMux
 	}
 	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ProtoMajor == 1 && d.isDraining() {
+		switch {
+		case r.ProtoMajor == 2:
+			if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+				d.markHTTP2(c)
+			}
+		case d.isDraining():
 			w.Header().Set("Connection", "close")
 		}
 		handler.ServeHTTP(w, r)
@@ -128,6 +153,20 @@ func (d *drainer) track(c net.Conn, s http.ConnState) {
 	d.changed = make(chan struct{})
 }
 
+// markHTTP2 records that c carries HTTP/2. net/http reports such a
+// connection idle between streams, but closing it then races with a stream
+// the client is opening; the drainer leaves it to srv.Shutdown, whose
+// GOAWAY tells the client which streams were not processed.
+func (d *drainer) markHTTP2(c net.Conn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if info := d.conns[c]; info != nil && !info.http2 {
+		info.http2 = true
+		close(d.changed)
+		d.changed = make(chan struct{})
+	}
+}
+
 // isDraining reports whether the drain has started.
 func (d *drainer) isDraining() bool {
 	d.mu.Lock()
@@ -143,18 +182,27 @@ func (d *drainer) start() {
 }
 
 // wait closes connections as they pass the idle grace and returns when
-// none is left. Active connections close themselves after their response,
+// none is left but HTTP/2 ones. Active connections close themselves after their response,
 // which carries "Connection: close".
 func (d *drainer) wait() {
 	for {
 		d.mu.Lock()
-		if len(d.conns) == 0 {
+		left := 0
+		for _, info := range d.conns {
+			if !info.http2 {
+				left++
+			}
+		}
+		if left == 0 {
 			d.mu.Unlock()
 			return
 		}
 		now := time.Now()
 		next := d.newConnGrace
 		for c, info := range d.conns {
+			if info.http2 {
+				continue
+			}
 			grace := d.idleGrace
 			switch info.state {
 			case http.StateIdle:
