@@ -89,8 +89,7 @@ func TestFileNamesMatchBuildConstraints(t *testing.T) {
 // pendingRename lists files that do not match yet: their rename waits for
 // the work in progress on them (issue 8). Remove an entry and the test
 // prints the git mv to run.
-var pendingRename = map[string]bool{
-}
+var pendingRename = map[string]bool{}
 
 // buildLine returns the normalised //go:build expression of the file at
 // path, or "" if it has none.
