@@ -48,8 +48,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if settledNow {
 		c.settled = true
 	}
+	// A stopped listener's Accept may be waiting for this connection to
+	// have no request in flight: tell it when it starts waiting for one.
+	nowIdle := (atBound || !c.first.classified) && c.owner.isStopped.Load()
 	c.mu.Unlock()
-	if settledNow {
+	if settledNow || nowIdle {
 		c.owner.notify()
 	}
 
@@ -183,6 +186,15 @@ func (c *Conn) isSettled() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.settled
+}
+
+// busy reports whether the connection is in the middle of a request: it
+// is not blocked in a Read that waits for the client's next (or first)
+// request.
+func (c *Conn) busy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !(c.reading && (c.readAtBound || !c.first.classified))
 }
 
 // finish switches the connection to closing at its next request boundary

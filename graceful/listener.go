@@ -22,6 +22,7 @@ type Listener struct {
 	acceptingOnce sync.Once
 	stopped       chan struct{} // closed by StopAccepting or Close
 	stopOnce      sync.Once
+	isStopped     atomic.Bool   // stopped is closed; cheap to test on every Read
 	backlogUntil  atomic.Int64  // FinishBacklog: UnixNano after which to stop regardless
 	closed        chan struct{} // closed by Close
 	closeOnce     sync.Once
@@ -51,8 +52,16 @@ func NewListener(l net.Listener) *Listener {
 // begun is still returned and tracked: a connection the kernel handed to
 // this process is never dropped silently.
 //
-// After StopAccepting, Accept blocks until Close and then returns an error
-// that matches net.ErrClosed.
+// After StopAccepting, Accept blocks until Close. Once the listener is
+// closed, Accept returns an error that matches net.ErrClosed, but only when
+// none of the connections it accepted is in the middle of a request: each
+// is closed, or waits for the client's next request (or first request), or
+// was upgraded to another protocol (an HTTP/1 101 response). A server loop
+// such as http.Serve therefore returns only once the requests in flight are
+// answered, so a program that exits as soon as Serve returns
+// (log.Fatal(http.Serve(l, h))) loses none of them. Close itself never
+// waits, so http.Server.Shutdown, which closes its listeners while holding
+// the server's lock, cannot deadlock on it.
 func (l *Listener) Accept() (net.Conn, error) {
 	l.acceptingOnce.Do(func() { close(l.accepting) })
 	l.armBacklogDeadline()
@@ -75,6 +84,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		select {
 		case <-l.stopped:
 			<-l.closed
+			l.awaitRequests()
 			return nil, &net.OpError{Op: "accept", Net: l.Addr().Network(), Addr: l.Addr(), Err: net.ErrClosed}
 		default:
 			return nil, err
@@ -105,6 +115,7 @@ func (l *Listener) Accepting() <-chan struct{} { return l.accepting }
 func (l *Listener) StopAccepting() {
 	l.stopOnce.Do(func() {
 		close(l.stopped)
+		l.isStopped.Store(true)
 		l.closeErr = l.Listener.Close()
 	})
 }
@@ -209,6 +220,27 @@ func (l *Listener) Settle(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// awaitRequests waits until none of the accepted connections is in the
+// middle of a request; see Accept.
+func (l *Listener) awaitRequests() {
+	for {
+		l.mu.Lock()
+		busy := false
+		for c := range l.conns {
+			if c.busy() {
+				busy = true
+				break
+			}
+		}
+		changed := l.changed
+		l.mu.Unlock()
+		if !busy {
+			return
+		}
+		<-changed
 	}
 }
 
