@@ -150,17 +150,25 @@ func (ch *childRuntime) watchSignals() {
 
 // drain stops accepting and tells the program to finish, once:
 //
-//  1. The listeners stop taking connections, but Accept does not fail yet,
+//  1. Keep-alives end: from now on every HTTP/1.1 response is marked
+//     "Connection: close" on its way out, so clients stop reusing their
+//     connections to this child (graceful.Listener.EndKeepAlives).
+//  2. The listeners stop taking connections, but Accept does not fail yet,
 //     so a server loop sees nothing unusual. When the service stops for
 //     good (final), connections already queued on the socket are accepted
 //     first: no other process will, and they would be reset.
-//  2. Every accepted connection gets its first request read (Settle),
+//  3. Every accepted connection gets its first request read (Settle),
 //     for at most settleTimeout: http.Server.Shutdown drops a request it
 //     reads after it began.
-//  3. GracefulShutdown closes.
-//  4. A program that has not closed its listeners itself within
-//     releaseGrace (it serves with plain http.Serve, say) has them closed,
-//     so its Accept returns and Program can return.
+//  4. Every HTTP/1 client has been told to close, or has left its
+//     connection idle for keepAliveIdle (WaitKeepAlivesEnded), for at most
+//     keepAliveTimeout: http.Server.Shutdown closes idle connections at
+//     once, and a client sending on one at that moment loses its request.
+//  5. GracefulShutdown closes.
+//  6. A program that has not closed its listeners itself within
+//     releaseGrace (it serves with plain http.Serve, say) has them closed;
+//     its Accept returns once no request is in flight there, and Program
+//     can return.
 //
 // A drain that has not finished after TerminateTimeout ends the process.
 func (ch *childRuntime) drain(final bool) {
@@ -172,6 +180,9 @@ func (ch *childRuntime) drain(final bool) {
 			ch.log.Error("drain did not finish within TerminateTimeout; exiting", "timeout", ch.cfg.TerminateTimeout, "open_connections", ch.openConnections())
 			os.Exit(1)
 		})
+		for _, l := range ch.listeners {
+			l.EndKeepAlives()
+		}
 		var wg sync.WaitGroup
 		for _, l := range ch.listeners {
 			if !final {
@@ -192,6 +203,13 @@ func (ch *childRuntime) drain(final bool) {
 			}
 		}
 		cancel()
+		ctx, cancel = context.WithTimeout(context.Background(), min(keepAliveTimeout, ch.cfg.TerminateTimeout/4))
+		for _, l := range ch.listeners {
+			if err := l.WaitKeepAlivesEnded(ctx, keepAliveIdle); err != nil {
+				ch.log.Debug("keep-alive clients not all told to close", "err", err)
+			}
+		}
+		cancel()
 		close(ch.state.GracefulShutdown)
 		go ch.release()
 	})
@@ -201,6 +219,11 @@ func (ch *childRuntime) drain(final bool) {
 const (
 	settleTimeout = 2 * time.Second       // longest wait for accepted connections' first requests
 	releaseGrace  = 20 * time.Millisecond // time a program gets to close its listeners itself
+	// keepAliveIdle is how long a keep-alive connection may stay idle
+	// before the drain goes on without its client being told to close
+	// (graceful.DefaultIdleGrace, for the same reason).
+	keepAliveIdle    = graceful.DefaultIdleGrace
+	keepAliveTimeout = time.Second // longest wait for keep-alive clients to be told
 )
 
 // release closes listeners the program has not closed within releaseGrace.

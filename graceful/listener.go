@@ -23,6 +23,7 @@ type Listener struct {
 	stopped       chan struct{} // closed by StopAccepting or Close
 	stopOnce      sync.Once
 	isStopped     atomic.Bool   // stopped is closed; cheap to test on every Read
+	endKeepAlive  atomic.Bool   // EndKeepAlives was called
 	backlogUntil  atomic.Int64  // FinishBacklog: UnixNano after which to stop regardless
 	closed        chan struct{} // closed by Close
 	closeOnce     sync.Once
@@ -243,6 +244,72 @@ func (l *Listener) awaitRequests() {
 		<-changed
 	}
 }
+
+// EndKeepAlives makes every connection of the listener, from now on, mark
+// the header of each HTTP/1.1 response it writes "Connection: close" (a
+// response that says so already is left as it is). A client that reads
+// such a response does not send another request on the connection, so it
+// never races the server closing it: no request is lost and none has to be
+// retried, even one that cannot be retried, such as a POST.
+//
+// Only the header is changed: the connection follows HTTP/1 framing
+// exactly (Content-Length, chunked, HEAD, 1xx, 204, 304, pipelining) and
+// never alters a byte of a body. A connection it does not recognise as
+// HTTP/1 (TLS, HTTP/2), an HTTP/1.0 response, and a connection that
+// switched protocols (101, CONNECT) are left untouched.
+//
+// Call it when a drain begins; WaitKeepAlivesEnded then waits for the
+// clients to have been told.
+func (l *Listener) EndKeepAlives() { l.endKeepAlive.Store(true) }
+
+// WaitKeepAlivesEnded waits, after EndKeepAlives, until no client is
+// likely to send another request on a connection of this listener: each
+// connection is closed, or has written a response marked "Connection:
+// close", or is not HTTP/1 as far as it can tell, or has waited for the
+// client's next request for at least idle. It returns ctx.Err() if ctx
+// ends first. A server that closes its idle connections after this (as
+// http.Server.Shutdown does) closes only those the clients will not use or
+// have left alone for idle.
+func (l *Listener) WaitKeepAlivesEnded(ctx context.Context, idle time.Duration) error {
+	idleSince := make(map[*Conn]time.Time)
+	tick := time.NewTicker(keepAlivePoll)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		waiting := false
+		l.mu.Lock()
+		for c := range l.conns {
+			ended, isIdle := c.keepAliveState()
+			switch {
+			case ended:
+			case !isIdle:
+				delete(idleSince, c)
+				waiting = true
+			default:
+				since, ok := idleSince[c]
+				if !ok {
+					since = now
+					idleSince[c] = now
+				}
+				if now.Sub(since) < idle {
+					waiting = true
+				}
+			}
+		}
+		l.mu.Unlock()
+		if !waiting {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// keepAlivePoll is how often WaitKeepAlivesEnded looks at the connections.
+const keepAlivePoll = 2 * time.Millisecond
 
 // Active returns the number of accepted connections not yet closed.
 func (l *Listener) Active() int {
