@@ -22,13 +22,20 @@ type load struct {
 	failed   map[string]int // by error class
 	retried  int            // requests the transport silently re-sent
 	versions map[string]int
+	post     bool // send POSTs with a body the transport cannot replay
 }
 
 // startLoad starts workers clients against addr, each with its own
-// transport. Every loop is bounded by maxDuration.
+// transport, sending GETs. Every loop is bounded by maxDuration.
 func startLoad(addr string, workers int, keepAlive bool, path string, maxDuration time.Duration) *load {
+	return startLoadWith(addr, workers, keepAlive, false, path, maxDuration)
+}
+
+// startLoadWith is startLoad, sending POSTs whose body cannot be replayed
+// (so Go's transport cannot retry them) if post is set.
+func startLoadWith(addr string, workers int, keepAlive, post bool, path string, maxDuration time.Duration) *load {
 	ctx, cancel := context.WithTimeout(context.Background(), maxDuration)
-	l := &load{cancel: cancel, failed: map[string]int{}, versions: map[string]int{}}
+	l := &load{cancel: cancel, failed: map[string]int{}, versions: map[string]int{}, post: post}
 	for i := 0; i < workers; i++ {
 		l.wg.Add(1)
 		go func() {
@@ -48,7 +55,13 @@ func startLoad(addr string, workers int, keepAlive bool, path string, maxDuratio
 func (l *load) one(ctx context.Context, client *http.Client, url string) {
 	conns := 0
 	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { conns++ }}
-	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, url, nil)
+	method, payload := http.MethodGet, io.Reader(nil)
+	if l.post {
+		// Not a *strings.Reader: the request gets no GetBody, so the
+		// transport can never re-send it.
+		method, payload = http.MethodPost, io.NopCloser(strings.NewReader("a request that must not be lost"))
+	}
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), method, url, payload)
 	resp, err := client.Do(req)
 	var body []byte
 	if err == nil {

@@ -6,9 +6,13 @@ import (
 )
 
 // defaultLogger logs text to standard error at the level c asks for:
-// Debug shows everything, NoWarn only errors, otherwise info and above.
+// Debug shows everything, NoWarn only errors, otherwise warnings and
+// errors. Quiet is the default, as in jpillora/overseer, which prints
+// nothing of its own unless Debug is set: a drop-in program's output does
+// not change. Info lines (start, restarts, upgrades, exits) need Debug or a
+// Config.Logger at slog.LevelInfo.
 func defaultLogger(c *Config) *slog.Logger {
-	level := slog.LevelInfo
+	level := slog.LevelWarn
 	switch {
 	case c.Debug:
 		level = slog.LevelDebug

@@ -52,7 +52,9 @@ type Config struct {
 	// PreUpgrade is called with the path of a fetched, not yet installed
 	// binary; an error cancels that upgrade.
 	PreUpgrade func(tempBinaryPath string) error
-	// Debug logs everything overseer does.
+	// Debug logs everything overseer does. Without it (and without a
+	// Logger) only warnings and errors are logged, so a program prints
+	// nothing of overseer's while all is well, as with jpillora/overseer.
 	Debug bool
 	// NoWarn logs errors only.
 	NoWarn bool
@@ -93,7 +95,9 @@ type Config struct {
 	// jpillora/overseer). See CrashPolicy.
 	CrashPolicy *CrashPolicy
 	// Logger receives overseer's structured logs. Defaults to a text
-	// handler on standard error, at the level Debug and NoWarn select.
+	// handler on standard error, at the level Debug and NoWarn select
+	// (warnings and errors when neither is set). Set a logger at
+	// slog.LevelInfo to see each start, restart, upgrade and exit.
 	Logger *slog.Logger
 
 	addrs sockets.List // Addresses, parsed once by validate

@@ -53,9 +53,11 @@ const (
 	settleChecks   = 20
 )
 
-// Init validates Path and sets the default Interval. A file already present
-// at start-up is offered by the first Fetch; the master skips it when it is
-// the running binary.
+// Init validates Path and sets the default Interval. A file already
+// present at Path when Init runs is the baseline, as in jpillora/overseer:
+// it is not offered, and Fetch waits for it to change (or to appear, if
+// there is none). A stale build left at Path therefore never replaces the
+// binary that is starting.
 func (f *File) Init() error {
 	if f.Path == "" {
 		return errors.New("fetcher.File: Path is required")
@@ -63,6 +65,11 @@ func (f *File) Init() error {
 	if f.Interval < time.Second {
 		f.Interval = time.Second
 	}
+	stamp, err := statFile(f.Path)
+	if err != nil {
+		return err
+	}
+	f.commit(stamp)
 	return nil
 }
 

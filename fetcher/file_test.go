@@ -68,13 +68,43 @@ func TestFileOffersEachVersionUntilReadToTheEnd(t *testing.T) {
 	}
 }
 
-func TestFileSignatureBesideTheBinary(t *testing.T) {
+// TestFileAtStartIsTheBaseline: a file already at Path when Init runs is
+// not offered (a stale build there must not replace the binary that is
+// starting); a change to it is.
+func TestFileAtStartIsTheBaseline(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app")
-	if err := os.WriteFile(path, []byte("bin"), 0o755); err != nil {
+	if err := os.WriteFile(path, []byte("stale build"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	f := &fetcher.File{Path: path}
 	if err := f.Init(); err != nil {
+		t.Fatal(err)
+	}
+	f.Interval = 0
+	for i := 0; i < 2; i++ {
+		if got := fetchFile(t, f, -1); got != "" {
+			t.Fatalf("offered the file present at start-up: %q", got)
+		}
+	}
+	later := time.Now().Add(time.Minute)
+	if err := os.WriteFile(path, []byte("new build"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if got := fetchFile(t, f, -1); got != "new build" {
+		t.Fatalf("a change after start-up was not offered: %q", got)
+	}
+}
+
+func TestFileSignatureBesideTheBinary(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app")
+	f := &fetcher.File{Path: path}
+	if err := f.Init(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	r, err := f.Fetch()

@@ -17,6 +17,13 @@ import (
 // waits for the client's next request. Once the listener is shutting down,
 // such a Read ends the connection (it returns io.EOF) instead of waiting, so
 // the server closes it between requests, never in the middle of one.
+//
+// Conn also follows HTTP/1 framing in both directions (see
+// Listener.EndKeepAlives): once keep-alives are ended, each HTTP/1.1
+// response whose header it writes gets "Connection: close", so the client
+// does not send another request on it. It never changes any other byte,
+// and leaves alone a connection whose traffic it does not recognise as
+// HTTP/1 (TLS, HTTP/2) or that switched protocols.
 type Conn struct {
 	net.Conn
 	owner *Listener
@@ -24,6 +31,7 @@ type Conn struct {
 	mu           sync.Mutex
 	wroteLast    bool         // the last event was a write, not data from the client
 	first        firstRequest // the first request's bytes, until settled
+	frame        http1Framer  // HTTP/1 messages in both directions
 	settled      bool         // the first request has been read; see firstRequest
 	reading      bool         // a Read is blocked
 	readAtBound  bool         // the blocked Read started at a request boundary
@@ -48,8 +56,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if settledNow {
 		c.settled = true
 	}
+	// A stopped listener's Accept may be waiting for this connection to
+	// have no request in flight: tell it when it starts waiting for one.
+	nowIdle := (atBound || !c.first.classified) && c.owner.isStopped.Load()
 	c.mu.Unlock()
-	if settledNow {
+	if settledNow || nowIdle {
 		c.owner.notify()
 	}
 
@@ -63,6 +74,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.wroteLast = false
 		if !c.settled {
 			c.first.scan(p[:n])
+		}
+		if c.frame.mode == frameHTTP {
+			c.frame.readRequest(p[:n])
 		}
 	}
 	if interrupted {
@@ -91,6 +105,9 @@ func (c *Conn) readFinal(p []byte) (int, error) {
 	if n > 0 {
 		c.mu.Lock()
 		c.wroteLast = false
+		if c.frame.mode == frameHTTP {
+			c.frame.readRequest(p[:n])
+		}
 		c.mu.Unlock()
 		return n, nil
 	}
@@ -101,12 +118,53 @@ func (c *Conn) readFinal(p []byte) (int, error) {
 }
 
 // Write writes to the connection and records that a response went out.
+// Once keep-alives are ended, it adds "Connection: close" to the header of
+// each HTTP/1.1 response that ends in p (see Listener.EndKeepAlives); the
+// count it returns is of p's bytes only.
 func (c *Conn) Write(p []byte) (int, error) {
+	var marks []int
+	c.mu.Lock()
+	if c.frame.mode == frameHTTP {
+		marks = c.frame.wroteResponse(p, c.owner.endKeepAlive.Load())
+	}
+	c.mu.Unlock()
+	if marks != nil {
+		return c.writeMarked(p, marks)
+	}
 	n, err := c.Conn.Write(p)
 	if n > 0 {
 		c.wrote()
 	}
 	return n, err
+}
+
+// writeMarked writes p with closeHeader inserted at each offset in marks,
+// in one write, and returns how many of p's own bytes went out.
+func (c *Conn) writeMarked(p []byte, marks []int) (int, error) {
+	buf := make([]byte, 0, len(p)+len(marks)*len(closeHeader))
+	last := 0
+	for _, at := range marks {
+		buf = append(append(buf, p[last:at]...), closeHeader...)
+		last = at
+	}
+	buf = append(buf, p[last:]...)
+	n, err := c.Conn.Write(buf)
+	if n > 0 {
+		c.wrote()
+	}
+	if n == len(buf) {
+		return len(p), err
+	}
+	// A short write: count p's bytes among the n that went out.
+	own, added := n, 0
+	for _, at := range marks {
+		if n <= at+added {
+			break
+		}
+		own -= min(len(closeHeader), n-(at+added))
+		added += len(closeHeader)
+	}
+	return own, err
 }
 
 // wrote records that a response (or part of one) went out.
@@ -133,6 +191,9 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 		n, err = io.Copy(struct{ io.Writer }{c.Conn}, r)
 	}
 	if n > 0 {
+		c.mu.Lock()
+		c.frame.sentBody(n)
+		c.mu.Unlock()
 		c.wrote()
 	}
 	return n, err
@@ -183,6 +244,31 @@ func (c *Conn) isSettled() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.settled
+}
+
+// busy reports whether the connection is in the middle of a request: it
+// is not blocked in a Read that waits for the client's next (or first)
+// request, and has not switched to another protocol (an upgraded
+// connection belongs to the program, and has no requests).
+func (c *Conn) busy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.idleLocked() && c.frame.mode != frameTunnel
+}
+
+// idleLocked reports whether the connection waits for the client's next
+// (or first) request. c.mu is held.
+func (c *Conn) idleLocked() bool {
+	return c.reading && (c.readAtBound || !c.first.classified)
+}
+
+// keepAliveState reports whether the client was told not to reuse the
+// connection, or is not following HTTP/1 keep-alive here at all (ended),
+// and whether the connection waits for the client's next request (idle).
+func (c *Conn) keepAliveState() (ended, idle bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.frame.mode != frameHTTP || c.frame.closeSent, c.idleLocked()
 }
 
 // finish switches the connection to closing at its next request boundary

@@ -22,6 +22,9 @@ type Listener struct {
 	acceptingOnce sync.Once
 	stopped       chan struct{} // closed by StopAccepting or Close
 	stopOnce      sync.Once
+	isStopped     atomic.Bool   // stopped is closed; cheap to test on every Read
+	endKeepAlive  atomic.Bool   // EndKeepAlives was called
+	released      atomic.Bool   // closed by Release: Accept waits for requests in flight
 	backlogUntil  atomic.Int64  // FinishBacklog: UnixNano after which to stop regardless
 	closed        chan struct{} // closed by Close
 	closeOnce     sync.Once
@@ -51,8 +54,20 @@ func NewListener(l net.Listener) *Listener {
 // begun is still returned and tracked: a connection the kernel handed to
 // this process is never dropped silently.
 //
-// After StopAccepting, Accept blocks until Close and then returns an error
-// that matches net.ErrClosed.
+// After StopAccepting, Accept blocks until Close or Release. Once the
+// listener is closed, Accept returns an error that matches net.ErrClosed.
+// After Release (not Close) it does so only when none of the connections
+// it accepted is in the middle of a request: each is closed, or waits for
+// the client's next request (or first request), or was upgraded to another
+// protocol (an HTTP/1 101 response). A server loop such as http.Serve
+// therefore returns only once the requests in flight are answered, so a
+// program that exits as soon as Serve returns (log.Fatal(http.Serve(l,
+// h))) loses none of them. A program that closes the listener itself
+// (http.Server.Shutdown or Close does) gets its Accept error at once and
+// keeps control of its own drain: Shutdown's context and Close's cut work
+// as they do on any listener. Neither Close nor Release waits, so
+// http.Server.Shutdown, which closes its listeners while holding the
+// server's lock, cannot deadlock on them.
 func (l *Listener) Accept() (net.Conn, error) {
 	l.acceptingOnce.Do(func() { close(l.accepting) })
 	l.armBacklogDeadline()
@@ -75,6 +90,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 		select {
 		case <-l.stopped:
 			<-l.closed
+			if l.released.Load() {
+				l.awaitRequests()
+			}
 			return nil, &net.OpError{Op: "accept", Net: l.Addr().Network(), Addr: l.Addr(), Err: net.ErrClosed}
 		default:
 			return nil, err
@@ -105,6 +123,7 @@ func (l *Listener) Accepting() <-chan struct{} { return l.accepting }
 func (l *Listener) StopAccepting() {
 	l.stopOnce.Do(func() {
 		close(l.stopped)
+		l.isStopped.Store(true)
 		l.closeErr = l.Listener.Close()
 	})
 }
@@ -179,6 +198,16 @@ func (l *Listener) Close() error {
 	return l.closeErr
 }
 
+// Release closes the listener on behalf of a program that has not closed
+// it itself at the end of a drain, such as one serving with plain
+// http.Serve: as Close, except that Accept then returns its error only
+// once no request is in flight (see Accept). It is idempotent and does not
+// block.
+func (l *Listener) Release() error {
+	l.released.Store(true)
+	return l.Close()
+}
+
 // Closed returns a channel that is closed when Close is called.
 func (l *Listener) Closed() <-chan struct{} { return l.closed }
 
@@ -211,6 +240,93 @@ func (l *Listener) Settle(ctx context.Context) error {
 		}
 	}
 }
+
+// awaitRequests waits until none of the accepted connections is in the
+// middle of a request; see Accept.
+func (l *Listener) awaitRequests() {
+	for {
+		l.mu.Lock()
+		busy := false
+		for c := range l.conns {
+			if c.busy() {
+				busy = true
+				break
+			}
+		}
+		changed := l.changed
+		l.mu.Unlock()
+		if !busy {
+			return
+		}
+		<-changed
+	}
+}
+
+// EndKeepAlives makes every connection of the listener, from now on, mark
+// the header of each HTTP/1.1 response it writes "Connection: close" (a
+// response that says so already is left as it is). A client that reads
+// such a response does not send another request on the connection, so it
+// never races the server closing it: no request is lost and none has to be
+// retried, even one that cannot be retried, such as a POST.
+//
+// Only the header is changed: the connection follows HTTP/1 framing
+// exactly (Content-Length, chunked, HEAD, 1xx, 204, 304, pipelining) and
+// never alters a byte of a body. A connection it does not recognise as
+// HTTP/1 (TLS, HTTP/2), an HTTP/1.0 response, and a connection that
+// switched protocols (101, CONNECT) are left untouched.
+//
+// Call it when a drain begins; WaitKeepAlivesEnded then waits for the
+// clients to have been told.
+func (l *Listener) EndKeepAlives() { l.endKeepAlive.Store(true) }
+
+// WaitKeepAlivesEnded waits, after EndKeepAlives, until no client is
+// likely to send another request on a connection of this listener: each
+// connection is closed, or has written a response marked "Connection:
+// close", or is not HTTP/1 as far as it can tell, or has waited for the
+// client's next request for at least idle. It returns ctx.Err() if ctx
+// ends first. A server that closes its idle connections after this (as
+// http.Server.Shutdown does) closes only those the clients will not use or
+// have left alone for idle.
+func (l *Listener) WaitKeepAlivesEnded(ctx context.Context, idle time.Duration) error {
+	idleSince := make(map[*Conn]time.Time)
+	tick := time.NewTicker(keepAlivePoll)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		waiting := false
+		l.mu.Lock()
+		for c := range l.conns {
+			ended, isIdle := c.keepAliveState()
+			switch {
+			case ended:
+			case !isIdle:
+				delete(idleSince, c)
+				waiting = true
+			default:
+				since, ok := idleSince[c]
+				if !ok {
+					since = now
+					idleSince[c] = now
+				}
+				if now.Sub(since) < idle {
+					waiting = true
+				}
+			}
+		}
+		l.mu.Unlock()
+		if !waiting {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// keepAlivePoll is how often WaitKeepAlivesEnded looks at the connections.
+const keepAlivePoll = 2 * time.Millisecond
 
 // Active returns the number of accepted connections not yet closed.
 func (l *Listener) Active() int {

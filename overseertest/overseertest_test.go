@@ -226,7 +226,9 @@ func TestDrainExposesADroppingProgram(t *testing.T) {
 	})
 	res := make(chan error, 1)
 	go func() {
-		_, err := get(c.Addr(), "/?sleep=500ms")
+		// Longer than the drain's wait for keep-alive clients (1 s), which
+		// lets a shorter request finish before GracefulShutdown closes.
+		_, err := get(c.Addr(), "/?sleep=3s")
 		res <- err
 	}()
 	received(t, started, 1)
@@ -244,7 +246,10 @@ func TestDrainExposesADroppingProgram(t *testing.T) {
 // by the child's exit; Wait says so.
 func TestWaitReportsCutConnections(t *testing.T) {
 	started := make(chan struct{}, 1)
-	c := start(t, overseertest.Options{TerminateTimeout: 300 * time.Millisecond}, programs["http.Serve"](handler(started)))
+	c := start(t, overseertest.Options{TerminateTimeout: 300 * time.Millisecond}, func(s overseer.State) {
+		go func() { _ = http.Serve(s.Listener, handler(started)) }()
+		<-s.GracefulShutdown // returns without waiting for its requests
+	})
 	res := make(chan error, 1)
 	go func() {
 		_, err := get(c.Addr(), "/?sleep=1500ms")

@@ -20,8 +20,15 @@ const (
 	// requests (step 2 of Sequence.Drain).
 	SettleTimeout = 2 * time.Second
 	// ReleaseGrace is the time a program gets to close its listeners
-	// itself once GracefulShutdown is closed (step 4).
+	// itself once GracefulShutdown is closed (step 6).
 	ReleaseGrace = 20 * time.Millisecond
+	// KeepAliveIdle is how long a keep-alive connection may stay idle
+	// before the drain goes on without its client being told to close
+	// (step 4; graceful.DefaultIdleGrace, for the same reason).
+	KeepAliveIdle = graceful.DefaultIdleGrace
+	// KeepAliveTimeout is the longest wait for keep-alive clients to be
+	// told to close (step 4).
+	KeepAliveTimeout = time.Second
 )
 
 // Sequence drains one child: its listeners and its GracefulShutdown
@@ -46,24 +53,36 @@ type Sequence struct {
 // Drain stops accepting and tells the program to finish, once; later
 // calls return at once.
 //
-//  1. The listeners stop taking connections, but Accept does not fail yet,
+//  1. Keep-alives end: from now on every HTTP/1.1 response is marked
+//     "Connection: close" on its way out, so clients stop reusing their
+//     connections to this child (graceful.Listener.EndKeepAlives).
+//  2. The listeners stop taking connections, but Accept does not fail yet,
 //     so a server loop sees nothing unusual. When the service stops for
 //     good (final), connections already queued on the socket are accepted
 //     first: no other process will, and they would be reset.
-//  2. Every accepted connection gets its first request read (Settle),
+//  3. Every accepted connection gets its first request read (Settle),
 //     for at most SettleTimeout (and half of TerminateTimeout):
 //     http.Server.Shutdown drops a request it reads after it began.
-//  3. Shutdown closes.
-//  4. A program that has not closed its listeners itself within
-//     ReleaseGrace (it serves with plain http.Serve, say) has them closed,
-//     so its Accept returns and Program can return.
+//  4. Every HTTP/1 client has been told to close, or has left its
+//     connection idle for KeepAliveIdle (WaitKeepAlivesEnded), for at most
+//     KeepAliveTimeout (and a quarter of TerminateTimeout):
+//     http.Server.Shutdown closes idle connections at once, and a client
+//     sending on one at that moment loses its request.
+//  5. Shutdown closes.
+//  6. A program that has not closed its listeners itself within
+//     ReleaseGrace (it serves with plain http.Serve, say) has them
+//     released (graceful.Listener.Release): its Accept returns once no
+//     request is in flight there, and Program can return.
 //
-// Drain returns after step 3; step 4 runs on its own goroutine.
+// Drain returns after step 5; step 6 runs on its own goroutine.
 func (s *Sequence) Drain(final bool) {
 	s.once.Do(func() {
 		s.mu.Lock()
 		s.started = time.Now()
 		s.mu.Unlock()
+		for _, l := range s.Listeners {
+			l.EndKeepAlives()
+		}
 		var wg sync.WaitGroup
 		for _, l := range s.Listeners {
 			if !final {
@@ -84,6 +103,13 @@ func (s *Sequence) Drain(final bool) {
 			}
 		}
 		cancel()
+		ctx, cancel = context.WithTimeout(context.Background(), min(KeepAliveTimeout, s.TerminateTimeout/4))
+		for _, l := range s.Listeners {
+			if err := l.WaitKeepAlivesEnded(ctx, KeepAliveIdle); err != nil {
+				s.log().Debug("keep-alive clients not all told to close", "err", err)
+			}
+		}
+		cancel()
 		close(s.Shutdown)
 		go s.release()
 	})
@@ -98,7 +124,7 @@ func (s *Sequence) release() {
 		case <-l.Closed():
 		case <-timer.C:
 			for _, l := range s.Listeners {
-				_ = l.Close()
+				_ = l.Release()
 			}
 			return
 		}

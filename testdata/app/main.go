@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log"
 	"net/http"
 	"os"
 	"os/exec"
@@ -93,8 +94,10 @@ func main() {
 }
 
 // program serves HTTP the way APP_SERVE says: "graceful" (graceful.Serve),
-// "shutdown" (http.Server.Shutdown on GracefulShutdown) or "plain"
-// (http.Serve and nothing else).
+// "shutdown" (http.Server.Shutdown on GracefulShutdown), "plain"
+// (http.Serve and nothing else), "fatal" (log.Fatal(http.Serve(...)): the
+// process exits the moment Serve returns) or "fatalsrv" (srv.Serve, and
+// log.Fatalf unless it returns http.ErrServerClosed).
 func program(state overseer.State) {
 	if mode == "crash" {
 		os.Exit(7)
@@ -149,6 +152,12 @@ func program(state overseer.State) {
 	switch os.Getenv("APP_SERVE") {
 	case "plain":
 		_ = http.Serve(state.Listener, mux)
+	case "fatal":
+		log.Fatal(http.Serve(state.Listener, mux))
+	case "fatalsrv":
+		if err := srv.Serve(state.Listener); err != nil && err != http.ErrServerClosed {
+			log.Fatalf("serve: %v", err)
+		}
 	case "shutdown":
 		go func() {
 			<-state.GracefulShutdown

@@ -55,7 +55,7 @@ func main() {
 	flag.StringVar(&o.variants, "variants", "jpillora,tableflip,oursdropin,oursgraceful,plain", "variants to run (comma-separated)")
 	flag.StringVar(&o.unbuilt, "unbuilt", "", "variants that failed to build (reported as such)")
 	flag.IntVar(&o.clients, "clients", 32, "concurrent clients")
-	flag.StringVar(&o.settings, "settings", "", "quick/full: only these settings, e.g. on:0s,off:50ms")
+	flag.StringVar(&o.settings, "settings", "", "quick/full: only these settings, e.g. on:0s,off:50ms,on:0s:post (POSTs)")
 	flag.IntVar(&o.rounds, "rounds", 0, "rounds per setting (0: 1 for quick, 3 for full)")
 	flag.IntVar(&o.restarts, "restarts", 1000, "soak: number of restarts")
 	flag.StringVar(&o.soakVar, "soak-variant", "oursgraceful", "soak: variant to restart")

@@ -35,6 +35,7 @@ func runMatrix(ctx context.Context, o options, tracker *proc.Tracker, work strin
 	settings := []round.Setting{
 		{KeepAlive: false, Sleep: 0}, {KeepAlive: false, Sleep: 50 * time.Millisecond},
 		{KeepAlive: true, Sleep: 0}, {KeepAlive: true, Sleep: 50 * time.Millisecond},
+		{KeepAlive: false, Sleep: 0, Post: true}, {KeepAlive: true, Sleep: 0, Post: true},
 	}
 	rounds, termDeadline := 1, 3*time.Second
 	if o.mode == "full" {
@@ -139,7 +140,7 @@ func writeMatrix(o options, results []*round.Result) error {
 	var plotted []*round.Result
 	seen := map[string]bool{}
 	for _, r := range ordered {
-		if r.Err == nil && !seen[r.Variant.Name] && r.Setting.KeepAlive == o.plotKA && r.Setting.Sleep == o.plotSleep {
+		if r.Err == nil && !seen[r.Variant.Name] && r.Setting.KeepAlive == o.plotKA && r.Setting.Sleep == o.plotSleep && !r.Setting.Post {
 			seen[r.Variant.Name] = true
 			plotted = append(plotted, r)
 		}
@@ -169,7 +170,11 @@ func orderForTable(o options, results []*round.Result) []*round.Result {
 		if r.Setting.KeepAlive {
 			ka = 2
 		}
-		return fmt.Sprintf("%d-%012d-%02d", ka, r.Setting.Sleep, rank[r.Variant.Name])
+		post := 0
+		if r.Setting.Post {
+			post = 1
+		}
+		return fmt.Sprintf("%d-%012d-%d-%02d", ka, r.Setting.Sleep, post, rank[r.Variant.Name])
 	}
 	out := append([]*round.Result(nil), results...)
 	for i := 1; i < len(out); i++ {
@@ -180,16 +185,17 @@ func orderForTable(o options, results []*round.Result) []*round.Result {
 	return out
 }
 
-// parseSettings parses "on:0s,off:50ms" into settings.
+// parseSettings parses "on:0s,off:50ms,on:0s:post" into settings.
 func parseSettings(list string) ([]round.Setting, error) {
 	var out []round.Setting
 	for _, item := range strings.Split(list, ",") {
-		ka, sleep, ok := strings.Cut(strings.TrimSpace(item), ":")
+		ka, rest, ok := strings.Cut(strings.TrimSpace(item), ":")
+		sleep, method, hasMethod := strings.Cut(rest, ":")
 		d, err := time.ParseDuration(sleep)
-		if !ok || err != nil || (ka != "on" && ka != "off") {
-			return nil, fmt.Errorf("bad setting %q (want on|off:DURATION)", item)
+		if !ok || err != nil || (ka != "on" && ka != "off") || (hasMethod && method != "post" && method != "get") {
+			return nil, fmt.Errorf("bad setting %q (want on|off:DURATION[:post|get])", item)
 		}
-		out = append(out, round.Setting{KeepAlive: ka == "on", Sleep: d})
+		out = append(out, round.Setting{KeepAlive: ka == "on", Sleep: d, Post: method == "post"})
 	}
 	return out, nil
 }

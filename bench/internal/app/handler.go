@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -22,7 +23,7 @@ const (
 // boot is when this process initialised the package, in Unix nanoseconds.
 var boot = time.Now().UnixNano()
 
-// Handler returns the benchmark handler: it waits for the duration given in
+// Handler returns the benchmark handler: it reads the request body, waits for the duration given in
 // ?sleep= (0 when absent or invalid, at most MaxSleep) and then answers 200
 // with headers and a one-line body naming the serving pid, the service token
 // and the binary version. It is safe for concurrent use.
@@ -31,6 +32,7 @@ func Handler() http.Handler {
 	token := os.Getenv("BENCH_TOKEN")
 	bootStr := strconv.FormatInt(boot, 10)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // a POST's body, read as a real handler would
 		if d, err := time.ParseDuration(r.URL.Query().Get("sleep")); err == nil && d > 0 {
 			if d > MaxSleep {
 				d = MaxSleep

@@ -9,6 +9,7 @@ import (
 	"net/http/httptrace"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,8 +18,12 @@ import (
 
 // Config configures Run.
 type Config struct {
-	// URL is requested with GET by every client.
+	// URL is requested with GET (or POST) by every client.
 	URL string
+	// Post sends POSTs with a small body that Go's transport cannot
+	// replay (a plain io.Reader, so the request has no GetBody): a POST
+	// that meets a closing connection fails instead of being re-sent.
+	Post bool
 	// Token is the service token; a 200 carrying another token is Foreign.
 	Token string
 	// Clients is the number of concurrent clients, each with its own
@@ -33,6 +38,9 @@ type Config struct {
 	// Pids records the first response of every serving process.
 	Pids *PidLog
 }
+
+// postBody is what each POST sends.
+const postBody = "order=42&item=a request that must reach the service exactly once"
 
 // Sample is the outcome of one request.
 type Sample struct {
@@ -107,7 +115,11 @@ func do(client *http.Client, cfg Config, start time.Time) Sample {
 	defer cancel()
 	attempts := 0
 	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { attempts++ }}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, cfg.URL, nil)
+	method, body := http.MethodGet, io.Reader(nil)
+	if cfg.Post {
+		method, body = http.MethodPost, io.NopCloser(strings.NewReader(postBody))
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, cfg.URL, body)
 	if err != nil {
 		panic(err) // the URL is built by the driver; an error is a bug
 	}

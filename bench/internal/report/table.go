@@ -11,7 +11,7 @@ import (
 
 // Header lists the table columns; README.md explains each one.
 var Header = []string{
-	"library", "keep-alive", "sleep", "rounds", "requests", "failed", "failed by class", "retried",
+	"library", "method", "keep-alive", "sleep", "rounds", "requests", "failed", "failed by class", "retried",
 	"p50 ms", "p99 ms", "max ms", "restarts: signals/started/served", "handover p50/max ms",
 	"child start p50 ms", "drain p50/max ms", "hangs", "SIGTERM", "lost at SIGTERM",
 	"master RSS MB", "child RSS MB", "left",
@@ -39,7 +39,7 @@ func (r *Row) cells() []string {
 	if r.Setting.KeepAlive {
 		ka = "on"
 	}
-	head := []string{r.Label, ka, r.Setting.Sleep.String(), fmt.Sprint(r.Rounds)}
+	head := []string{r.Label, r.Setting.Method(), ka, r.Setting.Sleep.String(), fmt.Sprint(r.Rounds)}
 	ok := r.Rounds - len(r.Errs)
 	if ok == 0 {
 		cells := append(head, "—", "**did not run**")
@@ -49,7 +49,7 @@ func (r *Row) cells() []string {
 		return cells
 	}
 	if len(r.Errs) > 0 {
-		head[3] = fmt.Sprintf("%d (%d failed to run)", r.Rounds, len(r.Errs))
+		head[4] = fmt.Sprintf("%d (%d failed to run)", r.Rounds, len(r.Errs))
 	}
 	dash := "—"
 	restarts, handover, start, drain, hangs := dash, dash, dash, dash, dash

@@ -15,6 +15,9 @@ type Setting struct {
 	KeepAlive bool
 	// Sleep is the ?sleep= each request asks the handler for.
 	Sleep time.Duration
+	// Post sends POSTs whose body Go's transport cannot replay (so it
+	// cannot silently retry them) instead of GETs.
+	Post bool
 }
 
 // String renders the setting for logs.
@@ -23,7 +26,15 @@ func (s Setting) String() string {
 	if s.KeepAlive {
 		ka = "on"
 	}
-	return "keep-alive " + ka + ", sleep " + s.Sleep.String()
+	return s.Method() + ", keep-alive " + ka + ", sleep " + s.Sleep.String()
+}
+
+// Method is the request method of the setting: "GET" or "POST".
+func (s Setting) Method() string {
+	if s.Post {
+		return "POST"
+	}
+	return "GET"
 }
 
 // Restart is what happened after one restart signal.

@@ -83,6 +83,7 @@ func Run(ctx context.Context, c Config) *Result {
 			Token:        svc.Token,
 			Clients:      c.Clients,
 			KeepAlive:    func(int) bool { return c.Setting.KeepAlive },
+			Post:         c.Setting.Post,
 			Timeout:      c.RequestTimeout,
 			MaxPerClient: 10_000_000,
 			Pids:         pids,
