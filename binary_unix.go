@@ -127,16 +127,21 @@ func (s *stagedBinary) discard() { os.Remove(s.path) }
 
 // installed records an installed upgrade, for rollback.
 type installed struct {
-	id     string
-	prevID string
-	backup string
+	id         string
+	prevID     string
+	backup     string
+	rolledBack bool // owned by the event loop
 }
 
-// install swaps s in for the binary on disk, keeping the old one as the
-// backup.
-func (b *binary) install(s *stagedBinary) (*installed, error) {
+// install swaps s in for the binary on disk. The binary it replaces is
+// kept as the backup, unless it is itself an unproven release (unproven
+// non-nil): the backup is always the last proven binary, the one a
+// rollback returns to.
+func (b *binary) install(s *stagedBinary, unproven *installed) (*installed, error) {
 	prev := b.currentID()
-	if err := b.replace(b.backup, b.path); err != nil {
+	if unproven != nil {
+		prev = unproven.prevID
+	} else if err := b.replace(b.backup, b.path); err != nil {
 		s.discard()
 		return nil, fmt.Errorf("keep the previous binary as %s: %w", b.backup, err)
 	}

@@ -36,9 +36,17 @@ const (
 	// EventUpgradeApplied: the binary was installed in place of the running
 	// one.
 	EventUpgradeApplied EventKind = "upgrade-applied"
-	// EventUpgradeRolledBack: the restart into the new binary failed; the
-	// previous binary is back on disk and the new one quarantined.
+	// EventUpgradeRolledBack: the restart into the new binary failed, or
+	// the release failed its probation (a child exited, or its health
+	// check failed; Err says which); the previous binary is back on disk,
+	// the new one quarantined, and a child of the previous one serves.
 	EventUpgradeRolledBack EventKind = "upgrade-rolled-back"
+	// EventHealthCheckFailed: a health check of the release on probation
+	// failed (BinaryID: the release; Err: why).
+	EventHealthCheckFailed EventKind = "health-check-failed"
+	// EventUpgradeProven: the release finished its probation (BinaryID);
+	// it is now the one a rollback returns to.
+	EventUpgradeProven EventKind = "upgrade-proven"
 	// EventCrashRestart: under a CrashPolicy, a child that crashed is about
 	// to be replaced (Duration: the backoff before the new start).
 	EventCrashRestart EventKind = "crash-restart"

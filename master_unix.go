@@ -49,6 +49,7 @@ type (
 		why   string
 	}
 	upgradeMsg      struct{ staged *stagedBinary }
+	probationEndMsg struct{ inst *installed }
 	watchdogMsg     struct{}
 	crashRestartMsg struct{}
 )
@@ -79,6 +80,7 @@ type master struct {
 	notify       *notifier      // systemd's NOTIFY_SOCKET; nil when not under systemd
 	sink         *eventSink     // Config.OnEvent; nil when unset
 	trimmer      *memoryTrimmer
+	health       func(inst *installed) (stop func()) // starts Config.HealthCheck; nil without one
 
 	// Owned by the event loop.
 	nextID      int
@@ -86,7 +88,8 @@ type master struct {
 	pending     *restart
 	again       bool                   // another restart was asked for during this one
 	queued      *stagedBinary          // an upgrade waiting for the current restart
-	unproven    *installed             // installed binary no child has run successfully yet
+	unproven    *installed             // installed release not yet proven (see probation_unix.go)
+	probation   *probation             // the unproven release's probation, once its child is ready
 	draining    map[*childProcess]bool // old children finishing their work
 	stopping    bool                   // the service is shutting down
 	exitCode    int                    // what the master exits with once stopping
@@ -117,8 +120,10 @@ func newMaster(c *Config, log *slog.Logger, bin *binary) *master {
 	}
 }
 
-// start starts the first child.
-func (m *master) start() error {
+// start starts the first child. resumed is a release whose probation a
+// clean stop suspended (see recoverReleases), or nil.
+func (m *master) start(resumed *installed) error {
+	m.unproven = resumed
 	first, err := m.launchChild()
 	if err != nil {
 		return err
@@ -165,6 +170,10 @@ func (m *master) handle(msg loopMsg) (done bool) {
 		}
 	case crashRestartMsg:
 		m.onCrashRestart()
+	case probationEndMsg:
+		m.onProbationEnd(e.inst)
+	case healthMsg:
+		m.onHealth(e.inst, e.err)
 	}
 	return m.stopping && m.active == nil && m.pending == nil && len(m.draining) == 0
 }
@@ -207,6 +216,7 @@ func (m *master) stop(reason string) {
 			m.cancelCrash()
 			m.cancelCrash = nil
 		}
+		m.suspendProbation()
 	}
 	m.stopping = true
 	if m.pending != nil && !m.pending.child.killed {
@@ -274,6 +284,7 @@ func (m *master) onReady(c *childProcess) {
 	if c == m.active {
 		c.log.Info("child ready", "after", c.readyAt.Sub(c.started).Round(time.Microsecond))
 		if !m.stopping {
+			m.startProbation(c)
 			m.notify.send("READY=1", "STATUS="+m.status())
 		}
 		return
@@ -282,9 +293,7 @@ func (m *master) onReady(c *childProcess) {
 	m.pending = nil
 	old := m.active
 	m.active = c
-	if r.upgrade != nil && m.unproven == r.upgrade {
-		m.unproven = nil
-	}
+	m.startProbation(c)
 	c.log.Info("restart complete: new child ready", "reason", r.reason, "handover", c.readyAt.Sub(r.begun).Round(time.Microsecond))
 	done := childEvent(EventRestartCompleted, c)
 	done.Reason, done.Duration = r.reason, c.readyAt.Sub(r.begun)
@@ -358,6 +367,8 @@ func (m *master) onExit(e exitMsg) {
 		switch {
 		case m.stopping:
 			c.log.Info("child exited", "code", e.code, "status", e.status)
+		case m.onProbation(c):
+			m.failProbation(fmt.Sprintf("its child exited with code %d during probation", e.code))
 		case m.cfg.CrashPolicy != nil:
 			m.onCrash(c, e)
 		default:
@@ -435,12 +446,17 @@ func (m *master) onUpgrade(s *stagedBinary) {
 		m.queued = s
 		return
 	}
-	inst, err := m.bin.install(s)
+	inst, err := m.bin.install(s, m.unproven)
 	if err != nil {
 		m.log.Error("upgrade failed: cannot install the new binary; the binary on disk is unchanged", "id", short(s.id), "err", err)
 		return
 	}
+	if m.unproven != nil {
+		m.log.Info("a newer release replaces the one not yet proven; a rollback returns to the last proven binary", "replaced", short(m.unproven.id), "proven", short(inst.prevID))
+		m.endProbation()
+	}
 	m.unproven = inst
+	m.bin.saveState(m.bin.releases.beginProbation(inst.id, inst.prevID))
 	m.log.Info("upgrade installed", "from", short(inst.prevID), "to", short(inst.id))
 	m.sink.emit(Event{Kind: EventUpgradeApplied, BinaryID: inst.id})
 	if m.cfg.NoRestartAfterFetch {
@@ -452,23 +468,28 @@ func (m *master) onUpgrade(s *stagedBinary) {
 
 // rollback puts back the binary an upgrade replaced, and quarantines the
 // new one so it is not fetched and applied again.
-func (m *master) rollback(inst *installed, why string) {
-	if inst == nil {
-		return
+func (m *master) rollback(inst *installed, why string) bool {
+	if inst == nil || inst.rolledBack {
+		return inst != nil
 	}
+	inst.rolledBack = true
 	if err := m.bin.releases.quarantine(inst.id, why); err != nil {
 		m.log.Warn("quarantine not saved; it holds until the master restarts", "id", short(inst.id), "err", err)
 	}
-	if m.restore(inst, why) {
-		m.log.Error("upgrade rolled back: the previous binary is restored and the new one quarantined", "rejected", short(inst.id), "restored", short(inst.prevID), "why", why)
-		m.sink.emit(Event{Kind: EventUpgradeRolledBack, BinaryID: inst.id, Err: errors.New(why)})
+	if !m.restore(inst, why) {
+		return false
 	}
+	m.log.Error("upgrade rolled back: the previous binary is restored and the new one quarantined", "rejected", short(inst.id), "restored", short(inst.prevID), "why", why)
+	m.sink.emit(Event{Kind: EventUpgradeRolledBack, BinaryID: inst.id, Err: errors.New(why)})
+	return true
 }
 
 // restore puts back the binary inst replaced and reports whether it could.
 func (m *master) restore(inst *installed, why string) bool {
 	if m.unproven == inst {
 		m.unproven = nil
+		m.endProbation()
+		m.bin.saveState(m.bin.releases.endProbation())
 	}
 	if err := m.bin.restore(inst); err != nil {
 		m.log.Error("cannot restore the previous binary: the binary on disk is the new one; restore it by hand", "path", m.bin.path, "backup", inst.backup, "why", why, "err", err)

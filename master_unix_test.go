@@ -38,6 +38,7 @@ type loopHarness struct {
 	notifyRx *net.UnixConn
 	done     bool
 	dir      string
+	running  int // health checkers started and not stopped
 }
 
 // testLauncher records children instead of starting processes.
@@ -103,6 +104,12 @@ func newLoopHarness(t *testing.T, configure func(*Config)) *loopHarness {
 	h := &loopHarness{t: t, launcher: &testLauncher{}, timers: &testTimers{}, dir: dir}
 	h.m = newMaster(c, c.Logger, bin)
 	h.m.launcher, h.m.timers = h.launcher, h.timers
+	if c.HealthCheck != nil {
+		h.m.health = func(*installed) func() {
+			h.running++
+			return func() { h.running-- }
+		}
+	}
 	h.m.sink = &eventSink{ch: make(chan Event, eventBacklog), log: c.Logger}
 	sock := filepath.Join(dir, "notify")
 	rx, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
@@ -116,7 +123,7 @@ func newLoopHarness(t *testing.T, configure func(*Config)) *loopHarness {
 	}
 	t.Cleanup(func() { tx.Close() })
 	h.notifyRx, h.m.notify = rx, &notifier{conn: tx, log: c.Logger}
-	if err := h.m.start(); err != nil {
+	if err := h.m.start(nil); err != nil {
 		t.Fatal(err)
 	}
 	h.collect()
@@ -249,7 +256,67 @@ func crashBackoff() step {
 	}
 }
 
+func probationEnd() step {
+	return func(h *loopHarness) {
+		h.fire("probation end", func(m loopMsg) bool { _, ok := m.(probationEndMsg); return ok })
+	}
+}
+
+// health delivers a health check result for the unproven release.
+func health(ok bool) step {
+	return func(h *loopHarness) {
+		h.t.Helper()
+		if h.m.unproven == nil {
+			h.t.Fatal("no release on probation to check")
+		}
+		var err error
+		if !ok {
+			err = errors.New("GET /healthz: 500 Internal Server Error")
+		}
+		h.handle(healthMsg{inst: h.m.unproven, err: err})
+	}
+}
+
 // Checks.
+
+// wantBackup checks the proven binary kept for rollback.
+func wantBackup(content string) step {
+	return func(h *loopHarness) {
+		h.t.Helper()
+		if b, err := os.ReadFile(h.m.bin.backup); err != nil || string(b) != content {
+			h.t.Errorf("backup %q (%v), want %q", b, err, content)
+		}
+	}
+}
+
+// wantProbationState checks the durable probation record, as a master
+// started now would read it; content "" means none.
+func wantProbationState(content string, suspended bool) step {
+	return func(h *loopHarness) {
+		h.t.Helper()
+		s, err := openReleaseStore(h.m.bin.releases.path)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		p := s.probation()
+		sum := sha256.Sum256([]byte(content))
+		switch {
+		case content == "" && p != nil:
+			h.t.Errorf("probation record for %s, want none", short(p.ID))
+		case content != "" && (p == nil || p.ID != hex.EncodeToString(sum[:]) || p.Suspended != suspended):
+			h.t.Errorf("probation record %+v, want %q (suspended %v)", p, content, suspended)
+		}
+	}
+}
+
+func wantHealthChecks(running int) step {
+	return func(h *loopHarness) {
+		h.t.Helper()
+		if h.running != running {
+			h.t.Errorf("%d health checkers running, want %d", h.running, running)
+		}
+	}
+}
 
 func wantActive(id int) step {
 	return func(h *loopHarness) {
@@ -437,6 +504,8 @@ var (
 
 func crashPolicy(c *Config) { c.CrashPolicy = &CrashPolicy{} }
 
+func healthCheck(c *Config) { c.HealthCheck = &HealthCheck{Path: "/healthz"} }
+
 func TestLoop(t *testing.T) {
 	cases := []struct {
 		name      string
@@ -587,6 +656,58 @@ func TestLoop(t *testing.T) {
 		}},
 		{"NoRestart: an upgrade is installed, then the service drains and stops", func(c *Config) { c.NoRestart = true }, []step{
 			upgrade("v2"), wantDisk("v2"), wantSignals(1, term), wantStarted(1), exit(1, 0), wantDone(0),
+		}},
+
+		// Probation.
+		{"an upgrade is on probation from install to the end of its window, then proven", nil, []step{
+			upgrade("v2"), wantProbationState("v2", false), ready(2), exit(1, 0), wantEvents(EventChildStarted, EventUpgradeApplied, EventChildStarted, EventRestartBegun, EventChildReady, EventRestartCompleted, EventChildDraining, EventChildExited),
+			probationEnd(), wantEvents(EventUpgradeProven), wantProbationState("", false), wantDisk("v2"), wantBackup("v1"),
+			exit(2, 3), wantDone(3), // proven: a crash is the service's again
+		}},
+		{"a child that crashes during probation is replaced by one of the previous release", nil, []step{
+			upgrade("v2"), ready(2), exit(1, 0), wantEvents(EventChildStarted, EventUpgradeApplied, EventChildStarted, EventRestartBegun, EventChildReady, EventRestartCompleted, EventChildDraining, EventChildExited),
+			exit(2, 3), wantRunning(), wantDisk("v1"), wantQuarantined("v2", true), wantProbationState("", false),
+			wantActive(3), wantChildBinary(3, "v1"), wantNotified("STATUS=rolled back release"),
+			wantEvents(EventChildExited, EventUpgradeRolledBack, EventChildStarted),
+			ready(3), wantNotified("READY=1"), wantActive(3),
+		}},
+		{"a crash during probation is rolled back under a CrashPolicy too, without backoff", crashPolicy, []step{
+			upgrade("v2"), ready(2), exit(1, 0), exit(2, 3), wantActive(3), wantChildBinary(3, "v1"), wantDisk("v1"),
+		}},
+		{"a crash during probation while the old child still drains", nil, []step{
+			upgrade("v2"), ready(2), exit(2, 3), wantActive(3), wantDraining(1), wantChildBinary(3, "v1"), exit(1, 0), wantRunning(),
+		}},
+		{"a failing health check rolls the release back; the previous release takes over once ready", healthCheck, []step{
+			upgrade("v2"), wantHealthChecks(0), ready(2), wantHealthChecks(1), exit(1, 0),
+			health(false), health(false), wantPending(0), wantDisk("v2"),
+			health(false), wantHealthChecks(0), wantDisk("v1"), wantQuarantined("v2", true), wantPending(3), wantChildBinary(3, "v1"),
+			ready(3), wantActive(3), wantDraining(2), exit(2, 0), wantRunning(),
+		}},
+		{"a passing health check resets the count of failures", healthCheck, []step{
+			upgrade("v2"), ready(2), health(false), health(false), health(true), health(false), health(false),
+			wantDisk("v2"), wantPending(0), probationEnd(), wantHealthChecks(0), wantDisk("v2"),
+		}},
+		{"a newer release during probation replaces it; the rollback returns to the last proven binary", nil, []step{
+			upgrade("v2"), ready(2), exit(1, 0), upgrade("v3"), wantDisk("v3"), wantBackup("v1"), wantProbationState("v3", false),
+			ready(3), exit(2, 0), exit(3, 1), wantDisk("v1"), wantQuarantined("v3", true), wantQuarantined("v2", false), wantChildBinary(4, "v1"),
+		}},
+		{"a restart during probation keeps the window; its child is still on probation", nil, []step{
+			upgrade("v2"), ready(2), restartReq(), ready(3), wantActive(3), exit(3, 1), wantDisk("v1"), wantChildBinary(4, "v1"), wantActive(4),
+		}},
+		{"a rollback during a restart into the release stops that restart", healthCheck, []step{
+			upgrade("v2"), ready(2), restartReq(), health(false), health(false), health(false),
+			wantKilled(3, true), ready(3), wantActive(2), exit(3, 137), wantPending(4), wantChildBinary(4, "v1"),
+		}},
+		{"stop during probation suspends it: the next start runs the release again", nil, []step{
+			upgrade("v2"), ready(2), exit(1, 0), sig(term), wantProbationState("v2", true), wantDisk("v2"), exit(2, 0), wantDone(0),
+		}},
+		{"without probation a release is proven once ready", func(c *Config) { c.ProbationPeriod = -1 }, []step{
+			upgrade("v2"), ready(2), wantProbationState("", false), exit(1, 0), exit(2, 3), wantDone(3), wantDisk("v2"),
+		}},
+		{"a health result for a release no longer on probation is ignored", healthCheck, []step{
+			upgrade("v2"), ready(2), probationEnd(), func(h *loopHarness) {
+				h.handle(healthMsg{inst: &installed{id: "old"}, err: errors.New("500")})
+			}, wantDisk("v2"), wantRunning(),
 		}},
 
 		// CrashPolicy.

@@ -32,7 +32,10 @@ func runMaster(c *Config) error {
 	watchdog := watchdogInterval()
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, append(forwardedSignals, c.RestartSignal)...)
-	if err := m.start(); err != nil {
+	if c.HealthCheck != nil {
+		m.health = newHealthChecker(*c.HealthCheck, sockets.files, inbox).start
+	}
+	if err := m.start(bin.recoverReleases()); err != nil {
 		signal.Stop(sigs)
 		sockets.close()
 		return err

@@ -119,6 +119,9 @@ func TestLifecycleEvents(t *testing.T) {
 		"child-started", "restart-begun", "child-ready", "restart-completed", "child-draining", "child-exited", // SIGUSR2
 		"upgrade-found", "upgrade-verified", "upgrade-applied", "child-started", "restart-begun", "child-ready", "restart-completed", "child-draining", "child-exited",
 	}
+	// The first child's ready reaches the master on its own channel: wait
+	// for it, so that the restart's events follow it.
+	waitFor(t, 10*time.Second, "the first child's ready event", func() bool { return len(eventKinds(path)) >= 2 })
 	old := s.mustGet("/").pid
 	s.restartAndWait(old)
 	waitGone(t, old, 10*time.Second) // so the upgrade's events follow the restart's

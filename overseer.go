@@ -94,6 +94,27 @@ type Config struct {
 	// of ending the master with its exit code (the default, as in
 	// jpillora/overseer). See CrashPolicy.
 	CrashPolicy *CrashPolicy
+	// ProbationPeriod is how long an upgraded release stays on probation
+	// once its child is ready. If a child of that release exits during
+	// probation, or fails HealthCheck, the master puts the previous binary
+	// back on disk, quarantines the new one (it is not applied again) and
+	// starts a child from the previous binary on the sockets it holds:
+	// connections wait in the queue, none is refused, and the master's
+	// PID does not change. After probation the release is proven. A
+	// restart without an upgrade is not on probation. A newer release that
+	// arrives during probation replaces the one on probation; a rollback
+	// then returns to the last proven binary.
+	//
+	// Defaults to 2 minutes: long enough to see a release through its
+	// start-up, its first minute of real traffic and the timers that first
+	// fire a minute in (caches, connection pools, flushes), short enough
+	// that a release is proven before the next one usually arrives. A
+	// negative value disables probation: a release is proven once its
+	// child is ready, as in jpillora/overseer.
+	ProbationPeriod time.Duration
+	// HealthCheck, if set, is run by the master while a release is on
+	// probation; see HealthCheck.
+	HealthCheck *HealthCheck
 	// Logger receives overseer's structured logs. Defaults to a text
 	// handler on standard error, at the level Debug and NoWarn select
 	// (warnings and errors when neither is set). Set a logger at
@@ -147,6 +168,7 @@ const (
 	defaultReadyTimeout       = 30 * time.Second
 	defaultSanityCheckTimeout = 10 * time.Second
 	defaultMaxBinarySize      = 1 << 30
+	defaultProbationPeriod    = 2 * time.Minute
 )
 
 // validate checks c and fills in defaults.
@@ -184,6 +206,16 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBinarySize <= 0 {
 		c.MaxBinarySize = defaultMaxBinarySize
+	}
+	if c.ProbationPeriod == 0 {
+		c.ProbationPeriod = defaultProbationPeriod
+	}
+	if c.HealthCheck != nil {
+		if c.HealthCheck.Path == "" && c.HealthCheck.Func == nil {
+			return errors.New("overseer: Config.HealthCheck needs a Path or a Func")
+		}
+		h := c.HealthCheck.withDefaults()
+		c.HealthCheck = &h
 	}
 	if c.Logger == nil {
 		c.Logger = defaultLogger(c)

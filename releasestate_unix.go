@@ -48,6 +48,9 @@ type probationRecord struct {
 	PrevID   string    `json:"prev_id"`  // the proven binary it replaced, kept as the backup
 	Since    time.Time `json:"since"`    // when it was installed
 	Attempts int       `json:"attempts"` // probations begun for it, including interrupted ones
+	// Suspended is set when the service stopped cleanly during probation:
+	// the next start resumes the probation instead of rolling back.
+	Suspended bool `json:"suspended,omitempty"`
 }
 
 // releaseStore guards the release state and writes every change through
@@ -150,6 +153,16 @@ func (s *releaseStore) beginProbation(id, prevID string) error {
 			attempts = p.Attempts + 1
 		}
 		st.Probation = &probationRecord{ID: id, PrevID: prevID, Since: time.Now().UTC(), Attempts: attempts}
+	})
+}
+
+// suspendProbation marks the probation as interrupted by a clean stop,
+// or (suspended false) as running again.
+func (s *releaseStore) suspendProbation(suspended bool) error {
+	return s.update(func(st *releaseState) {
+		if st.Probation != nil {
+			st.Probation.Suspended = suspended
+		}
 	})
 }
 

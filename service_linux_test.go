@@ -330,3 +330,14 @@ func (s *service) publishSigned(variant string, sig []byte) {
 	}
 	s.publish(variant)
 }
+
+// restart starts a new master on the service's binary, directory, address
+// and environment, as a process supervisor does after the old one exited.
+func (s *service) restart(t *testing.T) *service {
+	t.Helper()
+	again := &service{t: t, dir: s.dir, bin: s.bin, addr: s.addr, logPath: s.logPath + ".again", done: make(chan struct{})}
+	cmd := exec.Command(s.cmd.Path)
+	cmd.Env = s.cmd.Env
+	again.launch(cmd)
+	return again
+}

@@ -28,7 +28,9 @@ var (
 	version = "v1"
 	// mode is a misbehaviour: "" (none), "crash" (the program exits 7 at
 	// start), "noready" (never accepts), "failcheck" (exits 2 before Run),
-	// "hangcheck" (blocks before Run), "noisy" (prints before Run).
+	// "hangcheck" (blocks before Run), "noisy" (prints before Run),
+	// "crashlater" (serves, then exits 3 after APP_CRASH_AFTER, default
+	// 1s), "unhealthy" (serves, but /healthz answers 500).
 	mode = ""
 )
 
@@ -65,13 +67,19 @@ func main() {
 		NoRestartAfterFetch: os.Getenv("APP_NO_RESTART_AFTER_FETCH") != "",
 		PublicKey:           os.Getenv("APP_PUBLIC_KEY"),
 	}
+	if d := envDuration("APP_PROBATION"); d != 0 {
+		cfg.ProbationPeriod = d
+	}
+	if path := os.Getenv("APP_HEALTH_PATH"); path != "" {
+		cfg.HealthCheck = &overseer.HealthCheck{Path: path, Interval: 200 * time.Millisecond, Timeout: time.Second, Failures: 3}
+	}
 	if os.Getenv("APP_CRASH_POLICY") != "" {
 		cfg.CrashPolicy = &overseer.CrashPolicy{StartPeriod: 500 * time.Millisecond, MaxFailedStarts: 2, Backoff: 50 * time.Millisecond}
 	}
 	if path := os.Getenv("APP_EVENTS_FILE"); path != "" {
 		cfg.OnEvent = func(e overseer.Event) {
 			if f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
-				fmt.Fprintf(f, "%s child=%d pid=%d code=%d err=%v\n", e.Kind, e.ChildID, e.PID, e.Code, e.Err)
+				fmt.Fprintf(f, "%s child=%d pid=%d code=%d time=%d err=%v\n", e.Kind, e.ChildID, e.PID, e.Code, e.Time.UnixMicro(), e.Err)
 				f.Close()
 			}
 		}
@@ -106,6 +114,13 @@ func program(state overseer.State) {
 		<-state.GracefulShutdown
 		return
 	}
+	if mode == "crashlater" {
+		after := envDuration("APP_CRASH_AFTER")
+		if after == 0 {
+			after = time.Second
+		}
+		time.AfterFunc(after, func() { os.Exit(3) })
+	}
 	var hups atomic.Int64
 	hupc := make(chan os.Signal, 4)
 	signal.Notify(hupc, syscall.SIGHUP, syscall.SIGWINCH)
@@ -125,6 +140,13 @@ func program(state overseer.State) {
 			time.Sleep(d)
 		}
 		fmt.Fprintf(w, "%s %d\n", version, os.Getpid())
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if mode == "unhealthy" {
+			http.Error(w, "unhealthy", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) {
 		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
