@@ -10,3 +10,12 @@ import "syscall"
 func childSysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 }
+
+// checkSysProcAttr makes the kernel kill a sanity-checked binary when the
+// master dies, so a check under way is not orphaned (a hanging check
+// would otherwise live on). The fetch goroutine that starts it is not
+// locked to its thread, and Go ends only threads whose locked goroutine
+// exits, so the signal means what it should here too.
+func checkSysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}

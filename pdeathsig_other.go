@@ -10,3 +10,9 @@ import "syscall"
 func childSysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{}
 }
+
+// checkSysProcAttr has no parent-death signal outside Linux: a check under
+// way when the master dies ends at its own pace.
+func checkSysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{}
+}

@@ -36,6 +36,7 @@ func checkBinary(path string, timeout time.Duration) error {
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.Stdout, cmd.Stderr = output, output
 	cmd.WaitDelay = time.Second
+	cmd.SysProcAttr = checkSysProcAttr()
 	err = startRetryingTextBusy(cmd)
 	w.Close()
 	if err != nil {
