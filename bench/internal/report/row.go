@@ -35,6 +35,7 @@ type Row struct {
 	Left      int
 
 	MasterRSS, ChildRSS, IdleRSS int // KiB, maximum over rounds
+	MasterThreads                int // maximum over rounds
 	HasMaster, CanRestart        bool
 }
 
@@ -97,6 +98,7 @@ func (row *Row) add(r *round.Result) {
 	}
 	row.Hangs += r.Hangs()
 	row.MasterRSS = max(row.MasterRSS, r.MasterRSS)
+	row.MasterThreads = max(row.MasterThreads, r.MasterThreads)
 	row.ChildRSS = max(row.ChildRSS, r.ChildRSS)
 	row.IdleRSS = max(row.IdleRSS, r.IdleRSS)
 	row.Left += r.Term.Left

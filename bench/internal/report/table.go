@@ -14,7 +14,7 @@ var Header = []string{
 	"library", "method", "keep-alive", "sleep", "rounds", "requests", "failed", "failed by class", "retried",
 	"p50 ms", "p99 ms", "max ms", "restarts: signals/started/served", "handover p50/max ms",
 	"child start p50 ms", "drain p50/max ms", "hangs", "SIGTERM", "lost at SIGTERM",
-	"master RSS MB", "child RSS MB", "left",
+	"master RSS MB", "master threads", "child RSS MB", "left",
 }
 
 // Markdown writes rows as a Markdown table, plus one line per row that has
@@ -77,9 +77,9 @@ func (r *Row) cells() []string {
 		}
 		term = t
 	}
-	master := dash
+	master, threads := dash, dash
 	if r.HasMaster {
-		master = mb(r.MasterRSS)
+		master, threads = mb(r.MasterRSS), fmt.Sprint(r.MasterThreads)
 	}
 	return append(head,
 		fmt.Sprint(r.Counts.Total()),
@@ -89,7 +89,7 @@ func (r *Row) cells() []string {
 		ms(Percentile(r.Latencies, 50)), ms(Percentile(r.Latencies, 99)), ms(Percentile(r.Latencies, 100)),
 		restarts, handover, start, drain, hangs, term,
 		fmt.Sprintf("%d of %d", r.AtTerm.Failed(), r.AtTerm.Total()),
-		master, mb(r.ChildRSS), fmt.Sprint(r.Left),
+		master, threads, mb(r.ChildRSS), fmt.Sprint(r.Left),
 	)
 }
 

@@ -92,8 +92,10 @@ type Result struct {
 
 	// MasterRSS and ChildRSS are VmRSS in KiB at the end of the load
 	// (MasterRSS is 0 for variants without a master). IdleRSS is the
-	// serving process's VmRSS before the load started.
+	// serving process's VmRSS before the load started. MasterThreads is
+	// the master's thread count then.
 	MasterRSS, ChildRSS, IdleRSS int
+	MasterThreads                int
 
 	Term service.TermResult
 	// Died is set when the service's long-lived first process (the master,

@@ -116,7 +116,7 @@ func Run(ctx context.Context, c Config) *Result {
 	}
 	if c.Variant.HasMaster() {
 		if st, err := proc.ReadStatus(svc.Pid); err == nil {
-			res.MasterRSS = st.RSSKB
+			res.MasterRSS, res.MasterThreads = st.RSSKB, st.Threads
 		}
 	}
 	stopLoad()
