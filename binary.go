@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // The binary on disk. A fetched binary that passed every check (see
@@ -38,8 +39,9 @@ type binary struct {
 	// newest signed time.
 	releases *releaseStore
 
-	mu sync.Mutex
-	id string
+	mu     sync.Mutex
+	id     string
+	proven string // the newest binary proven to run: the backup's source
 }
 
 // currentBinary finds, resolves and hashes the running executable.
@@ -88,6 +90,7 @@ func openBinary(path string, log *slog.Logger) (*binary, error) {
 		pattern:  "." + base + ".overseer-new-*",
 		log:      log,
 		id:       hex.EncodeToString(h.Sum(nil)),
+		proven:   hex.EncodeToString(h.Sum(nil)),
 	}, nil
 }
 
@@ -105,11 +108,31 @@ func (b *binary) setID(id string) {
 	b.id = id
 }
 
+// prove records that the binary id has run and proven itself (a child
+// started from it completed its restart): from now on, installing another
+// binary keeps it as the backup. The binary the master started from is
+// proven from the start.
+func (b *binary) prove(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.proven = id
+}
+
+// provenID returns the ID of the newest binary proven to run.
+func (b *binary) provenID() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.proven
+}
+
 // stagedBinary is a fetched binary that passed every check and waits to
 // be installed.
 type stagedBinary struct {
 	path string
 	id   string
+	// signedAt is the authenticated signing time of the release, zero
+	// without Config.PublicKey; installing it makes it the newest.
+	signedAt time.Time
 }
 
 // discard removes a staged binary that will not be installed.
@@ -122,14 +145,25 @@ type installed struct {
 	backup string
 }
 
-// install swaps s in for the binary on disk, keeping the old one as the
-// backup.
+// install swaps s in for the binary on disk, with the owner and mode of
+// the binary it replaces.
+//
+// The backup (.overseer-prev) always holds a binary that ran: install
+// refreshes it from the binary on disk only if that one is proven (see
+// prove). A binary installed and never run, as with NoRestartAfterFetch
+// when a second release arrives before a restart, is replaced without
+// becoming the backup, and the backup keeps the last proven binary.
 func (b *binary) install(s *stagedBinary) (*installed, error) {
-	prev := b.currentID()
-	if err := b.replace(b.backup, b.path); err != nil {
+	prev, proven := b.currentID(), b.provenID()
+	backupID := prev
+	if prev != proven && fileExists(b.backup) {
+		backupID = proven
+		b.log.Info("keeping the backup: the binary being replaced was installed and never proven", "replaced", short(prev), "backup", short(proven))
+	} else if err := b.replace(b.backup, b.path); err != nil {
 		s.discard()
 		return nil, fmt.Errorf("keep the previous binary as %s: %w", b.backup, err)
 	}
+	b.matchOwnerAndMode(s.path)
 	if err := os.Rename(s.path, b.path); err != nil {
 		s.discard()
 		return nil, fmt.Errorf("rename into place: %w", err)
@@ -138,7 +172,12 @@ func (b *binary) install(s *stagedBinary) (*installed, error) {
 		b.log.Warn("upgrade installed but not yet durable", "err", err)
 	}
 	b.setID(s.id)
-	return &installed{id: s.id, prevID: prev, backup: b.backup}, nil
+	if !s.signedAt.IsZero() {
+		if err := b.releases.acceptSigned(s.signedAt); err != nil {
+			b.log.Warn("the release's signed time is not saved; downgrades are refused against it until the master restarts", "err", err)
+		}
+	}
+	return &installed{id: s.id, prevID: backupID, backup: b.backup}, nil
 }
 
 // restore puts the backup inst made back in place.

@@ -285,6 +285,7 @@ func (m *master) onReady(c *childProcess) {
 	if r.upgrade != nil && m.unproven == r.upgrade {
 		m.unproven = nil
 	}
+	m.bin.prove(c.binID) // the backup may now be refreshed from it
 	c.log.Info("restart complete: new child ready", "reason", r.reason, "handover", c.readyAt.Sub(r.begun).Round(time.Microsecond))
 	done := childEvent(EventRestartCompleted, c)
 	done.Reason, done.Duration = r.reason, c.readyAt.Sub(r.begun)
