@@ -64,6 +64,9 @@ func main() {
 		NoRestartAfterFetch: os.Getenv("APP_NO_RESTART_AFTER_FETCH") != "",
 		PublicKey:           os.Getenv("APP_PUBLIC_KEY"),
 	}
+	if n, err := strconv.ParseInt(os.Getenv("APP_MAX_BINARY_SIZE"), 10, 64); err == nil {
+		cfg.MaxBinarySize = n
+	}
 	if os.Getenv("APP_CRASH_POLICY") != "" {
 		cfg.CrashPolicy = &overseer.CrashPolicy{StartPeriod: 500 * time.Millisecond, MaxFailedStarts: 2, Backoff: 50 * time.Millisecond}
 	}
