@@ -1,6 +1,7 @@
 package fetcher
 
 import (
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -171,5 +172,42 @@ func TestFileNoticesCorrectedSignature(t *testing.T) {
 	}
 	if got, sig := fetchSigned(t, f); string(got) != "bin" || string(sig) != "right" {
 		t.Fatalf("corrected signature: %q %q", got, sig)
+	}
+}
+
+// TestGithubNoticesReplacedSignature: a signature asset replaced in the
+// release (a new asset id and upload time) beside the unchanged binary
+// asset offers the binary again; the poll was needed anyway, as the
+// release's ETag changed.
+func TestGithubNoticesReplacedSignature(t *testing.T) {
+	f := newGithubFake(t)
+	bin, wrong, right := randomBytes(3000), testMinisig(), testMinisig()
+	f.publish("v1", map[string][]byte{platformAsset: bin, platformAsset + ".minisig": wrong}, 0)
+	g := newGithub(t, f)
+	if got, sig := fetchSigned(t, g); string(got) != string(bin) || string(sig) != string(wrong) {
+		t.Fatal("first fetch did not deliver the binary and its signature")
+	}
+	if got, _ := fetchSigned(t, g); got != nil {
+		t.Fatal("unchanged release offered again")
+	}
+	// Replace the signature asset only, as deleting and uploading it does.
+	f.mu.Lock()
+	var rel map[string]any
+	if err := json.Unmarshal(f.release, &rel); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range rel["assets"].([]any) {
+		asset := a.(map[string]any)
+		if asset["name"] == platformAsset+".minisig" {
+			asset["id"] = 9999
+			asset["updated_at"] = time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano)
+			f.put("/download/v1/"+platformAsset+".minisig", &testFile{body: right, etag: `"right"`})
+		}
+	}
+	f.release, _ = json.Marshal(rel)
+	f.etag = `"replaced-signature"`
+	f.mu.Unlock()
+	if got, sig := fetchSigned(t, g); string(got) != string(bin) || string(sig) != string(right) {
+		t.Fatalf("a replaced signature beside the unchanged binary was not offered (%d bytes, sig %q)", len(got), sig)
 	}
 }
