@@ -124,6 +124,11 @@ func (p *fetchPipeline) fetchOnce() (staged *stagedBinary, failed bool) {
 	exp, err := p.verify.expect(r)
 	if err != nil {
 		if errors.Is(err, errRejected) {
+			// Not offered again until the binary or its signature
+			// changes: the rejection is logged once.
+			if rf, ok := r.(fetcher.Refusable); ok {
+				rf.Refuse()
+			}
 			p.log.Error("upgrade rejected before download; the running binary is unchanged", "err", err)
 			p.sink.emit(Event{Kind: EventUpgradeRejected, Err: err})
 		} else {

@@ -188,8 +188,25 @@ func TestSignatureWithoutTimestampIsRefused(t *testing.T) {
 	s := startService(t, options{watch: true, env: []string{"APP_PUBLIC_KEY=" + key.public}})
 	s.publishSigned("v2", key.sign(t, "v2", "-t", "release v2"))
 	s.waitLog("carries no timestamp", 20*time.Second)
+	time.Sleep(2500 * time.Millisecond) // two more polls
+	if n := strings.Count(s.log(), "carries no timestamp"); n != 1 {
+		t.Errorf("the refusal was logged %d times, want once", n)
+	}
 	s.assertServing("v1", "v1")
 	assertNoStagingFiles(t, s.dir)
+	s.publishSig(key.sign(t, "v2"))
+	s.waitServing("v2", 20*time.Second)
+}
+
+// TestSignaturePublishedAfterTheBinary: a binary published before its
+// signature is rejected once, then installed when the signature appears.
+func TestSignaturePublishedAfterTheBinary(t *testing.T) {
+	key := newMinisignKey(t)
+	s := startService(t, options{watch: true, env: []string{"APP_PUBLIC_KEY=" + key.public}})
+	s.publishSigned("v2", nil)
+	s.waitLog("no signature was published", 20*time.Second)
+	s.publishSig(key.sign(t, "v2"))
+	s.waitServing("v2", 20*time.Second)
 }
 
 // TestCorrectedSignatureIsApplied: a binary published with a wrong
