@@ -288,7 +288,7 @@ func TestOversizedReleaseIsRefusedOnce(t *testing.T) {
 		if b := rs.body.Load() - b0; b != 0 {
 			t.Errorf("the refused release was downloaded again: %d body bytes in 3s", b)
 		}
-		t.Logf("gzip bomb: %d compressed bytes expanding to %d, MaxBinarySize %d", bomb.Len(), 4*(limit>>20+1)<<20, limit)
+		t.Logf("gzip bomb: %d compressed bytes expanding to %d, MaxBinarySize %d; %d body bytes sent before the refusal, 0 after", bomb.Len(), 4*(limit>>20+1)<<20, limit, b0)
 		s.assertServing("v1", "v1")
 		assertNoStagingFiles(t, s.dir)
 	})
