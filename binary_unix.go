@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // The binary on disk. A fetched binary that passed every check (see
@@ -120,6 +121,9 @@ func (b *binary) setID(id string) {
 type stagedBinary struct {
 	path string
 	id   string
+	// signedAt is the authenticated signing time of the release, zero
+	// without Config.PublicKey; installing it makes it the newest.
+	signedAt time.Time
 }
 
 // discard removes a staged binary that will not be installed.
@@ -133,18 +137,22 @@ type installed struct {
 	rolledBack bool // owned by the event loop
 }
 
-// install swaps s in for the binary on disk. The binary it replaces is
-// kept as the backup, unless it is itself an unproven release (unproven
-// non-nil): the backup is always the last proven binary, the one a
-// rollback returns to.
+// install swaps s in for the binary on disk, with the owner and mode of
+// the binary it replaces. That binary is kept as the backup
+// (.overseer-prev), unless it is itself an unproven release (unproven
+// non-nil: a release on probation, or one installed with
+// NoRestartAfterFetch that no child has run yet): the backup is always the
+// last proven binary, the one a rollback returns to.
 func (b *binary) install(s *stagedBinary, unproven *installed) (*installed, error) {
 	prev := b.currentID()
 	if unproven != nil {
 		prev = unproven.prevID
+		b.log.Info("keeping the backup: the binary being replaced was installed and never proven", "replaced", short(unproven.id), "backup", short(prev))
 	} else if err := b.replace(b.backup, b.path); err != nil {
 		s.discard()
 		return nil, fmt.Errorf("keep the previous binary as %s: %w", b.backup, err)
 	}
+	b.matchOwnerAndMode(s.path)
 	if err := os.Rename(s.path, b.path); err != nil {
 		s.discard()
 		return nil, fmt.Errorf("rename into place: %w", err)
@@ -153,6 +161,11 @@ func (b *binary) install(s *stagedBinary, unproven *installed) (*installed, erro
 		b.log.Warn("upgrade installed but not yet durable", "err", err)
 	}
 	b.setID(s.id)
+	if !s.signedAt.IsZero() {
+		if err := b.releases.acceptSigned(s.signedAt); err != nil {
+			b.log.Warn("the release's signed time is not saved; downgrades are refused against it until the master restarts", "err", err)
+		}
+	}
 	return &installed{id: s.id, prevID: prev, backup: b.backup}, nil
 }
 

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/seed-710818af/overseer/fetcher"
 )
 
 // The fetch pipeline: fetch → verify → stage → check, on a goroutine of
@@ -119,9 +121,14 @@ func (p *fetchPipeline) fetchOnce() (staged *stagedBinary, failed bool) {
 	if c, ok := r.(io.Closer); ok {
 		defer c.Close()
 	}
-	body, verify, err := p.verify.expect(r)
+	exp, err := p.verify.expect(r)
 	if err != nil {
 		if errors.Is(err, errRejected) {
+			// Not offered again until the binary or its signature
+			// changes: the rejection is logged once.
+			if rf, ok := r.(fetcher.Refusable); ok {
+				rf.Refuse()
+			}
 			p.log.Error("upgrade rejected before download; the running binary is unchanged", "err", err)
 			p.sink.emit(Event{Kind: EventUpgradeRejected, Err: err})
 		} else {
@@ -129,31 +136,45 @@ func (p *fetchPipeline) fetchOnce() (staged *stagedBinary, failed bool) {
 		}
 		return nil, true
 	}
-	s, err := p.stage(body)
+	s, err := p.stage(exp.body)
+	if errors.Is(err, errTooLarge) || errors.Is(err, fetcher.ErrTooLarge) {
+		p.refuseOversized(r, err)
+		return nil, false
+	}
 	if err != nil {
 		p.log.Error("upgrade not applied: "+stagingAdvice(err), "err", err)
 		p.sink.emit(Event{Kind: EventUpgradeRejected, Err: err})
 		return nil, true
 	}
+	s.signedAt = exp.signedAt
 	keep := false
 	defer func() {
 		if !keep {
 			s.discard()
 		}
 	}()
+	release := exp.releaseID(s.id)
 	log := p.log.With("id", short(s.id))
 	if s.id == p.bin.currentID() {
 		log.Debug("fetched binary is the one installed; nothing to do")
 		return nil, false
 	}
-	if why, bad := p.bin.releases.quarantined(s.id); bad {
+	if why, bad := p.quarantined(s.id, release); bad {
 		log.Debug("fetched binary is quarantined; skipping", "why", why)
 		return nil, false
 	}
 	p.sink.emit(Event{Kind: EventUpgradeFound, BinaryID: s.id})
-	if err := verify(s.id); err != nil {
-		p.quarantine(s.id, "verification failed")
+	if err := exp.check(s.id); err != nil {
+		// Quarantined with its signature: the same binary published
+		// again with a corrected signature is another release.
+		p.quarantine(release, "verification failed")
 		log.Error("upgrade rejected and quarantined: it was never executed; the running binary is unchanged. Check the published binary and its signature", "err", err)
+		p.sink.emit(Event{Kind: EventUpgradeRejected, BinaryID: s.id, Err: err})
+		return nil, false
+	}
+	if err := p.checkNewer(exp.signedAt); err != nil {
+		p.quarantine(release, "downgrade")
+		log.Error("upgrade refused and quarantined: its signature is not newer than the installed release's, as a replayed older release's would be; the running binary is unchanged. To roll back on purpose, sign the older binary again (the new signature carries the current time) and publish it", "err", err)
 		p.sink.emit(Event{Kind: EventUpgradeRejected, BinaryID: s.id, Err: err})
 		return nil, false
 	}
@@ -201,7 +222,7 @@ func (p *fetchPipeline) stage(r io.Reader) (*stagedBinary, error) {
 		case n == 0:
 			return "", errors.New("the fetched binary is empty")
 		case n > p.cfg.MaxBinarySize:
-			return "", fmt.Errorf("the fetched binary is larger than MaxBinarySize (%d bytes)", p.cfg.MaxBinarySize)
+			return "", fmt.Errorf("%w (%d bytes; decompressed, for a gzipped release)", errTooLarge, p.cfg.MaxBinarySize)
 		}
 		if err := f.Chmod(p.bin.mode); err != nil {
 			return "", &stagingError{dir: p.bin.dir, err: fmt.Errorf("chmod: %w", err)}

@@ -75,14 +75,23 @@ type Config struct {
 	// SanityCheckTimeout bounds the check run on a fetched binary before it
 	// is installed. Defaults to 10 seconds.
 	SanityCheckTimeout time.Duration
-	// MaxBinarySize is the largest binary a fetch may deliver. Defaults to
-	// 1 GiB.
+	// MaxBinarySize is the largest binary a fetch may deliver, counted
+	// after decompression for a gzipped release. A larger release is
+	// refused once and, with the fetchers of package fetcher, not
+	// downloaded again until the source changes. Defaults to 1 GiB.
 	MaxBinarySize int64
 	// PublicKey is a minisign public key: the second line of the .pub file
 	// that "minisign -G" writes. When set, a fetched binary is installed
 	// only if it comes with a valid prehashed minisign signature by this key
 	// (FILE.minisig beside it, see fetcher.Signed); anything else is
 	// rejected before it is ever executed. An invalid key disables upgrades.
+	//
+	// The signing time in the signature's trusted comment (minisign's
+	// default "timestamp:<unix seconds>", authenticated by the signature)
+	// must also be newer than that of the newest release installed, so an
+	// older, validly signed release cannot be replayed to downgrade the
+	// service; a signature without a timestamp is refused. To roll back on
+	// purpose, sign the older binary again.
 	PublicKey string
 	// OnEvent, if set, is called with every lifecycle event (see Event).
 	// It runs in the master process, not in the program's, one event at a

@@ -26,6 +26,12 @@ import (
 //
 // The reader Fetch returns implements Signed with the file at Path plus
 // ".minisig"; when a signature is required, write it before the binary.
+// The signature's size and modification time are part of the version: a
+// corrected signature written beside an unchanged binary offers the binary
+// again (one stat per poll, no read when nothing changed).
+//
+// The reader implements Refusable: a version the master refuses for its
+// size is not offered again until the file changes.
 type File struct {
 	// Path is the file to watch. Required.
 	Path string
@@ -35,8 +41,8 @@ type File struct {
 
 	checked bool // Fetch has run before: sleep before the next check
 
-	mu   sync.Mutex // guards last: a reader commits from its consumer's goroutine
-	last fileStamp  // the version last read to its end, or seen missing
+	mu   sync.Mutex   // guards last: a reader commits from its consumer's goroutine
+	last releaseStamp // the version last read to its end (or refused), or seen missing
 }
 
 // fileStamp identifies one version of a file cheaply.
@@ -44,6 +50,11 @@ type fileStamp struct {
 	exists  bool
 	size    int64
 	modTime time.Time
+}
+
+// releaseStamp identifies one version of the binary and its signature.
+type releaseStamp struct {
+	bin, sig fileStamp
 }
 
 // settleChecks and settleInterval bound how long File waits for a file that
@@ -65,7 +76,7 @@ func (f *File) Init() error {
 	if f.Interval < time.Second {
 		f.Interval = time.Second
 	}
-	stamp, err := statFile(f.Path)
+	stamp, err := f.stat()
 	if err != nil {
 		return err
 	}
@@ -74,17 +85,18 @@ func (f *File) Init() error {
 }
 
 // Fetch sleeps for Interval (except on the first call), then returns the
-// file at Path if its size or modification time changed since the last call.
+// file at Path if its size or modification time, or those of its
+// signature file, changed since the version last read to its end.
 func (f *File) Fetch() (io.Reader, error) {
 	if f.checked {
 		time.Sleep(f.Interval)
 	}
 	f.checked = true
-	stamp, err := statFile(f.Path)
+	stamp, err := f.stat()
 	if err != nil {
 		return nil, err
 	}
-	if !stamp.exists {
+	if !stamp.bin.exists {
 		f.commit(stamp)
 		return nil, nil
 	}
@@ -97,7 +109,7 @@ func (f *File) Fetch() (io.Reader, error) {
 			return nil, fmt.Errorf("fetcher.File: %s is still changing after %s", f.Path, settleInterval*settleChecks)
 		}
 		time.Sleep(settleInterval)
-		again, err := statFile(f.Path)
+		again, err := f.stat()
 		if err != nil {
 			return nil, err
 		}
@@ -113,15 +125,28 @@ func (f *File) Fetch() (io.Reader, error) {
 	return &fileBinary{file: file, sigPath: f.Path + ".minisig", atEOF: func() { f.commit(stamp) }}, nil
 }
 
+// stat returns the stamps of the binary and of its signature.
+func (f *File) stat() (releaseStamp, error) {
+	bin, err := statFile(f.Path)
+	if err != nil {
+		return releaseStamp{}, err
+	}
+	sig, err := statFile(f.Path + ".minisig")
+	if err != nil {
+		return releaseStamp{}, err
+	}
+	return releaseStamp{bin: bin, sig: sig}, nil
+}
+
 // seen reports whether stamp is the version last read to its end.
-func (f *File) seen(stamp fileStamp) bool {
+func (f *File) seen(stamp releaseStamp) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.last == stamp
 }
 
 // commit records stamp as seen.
-func (f *File) commit(stamp fileStamp) {
+func (f *File) commit(stamp releaseStamp) {
 	f.mu.Lock()
 	f.last = stamp
 	f.mu.Unlock()
@@ -148,6 +173,14 @@ func (b *fileBinary) Read(p []byte) (int, error) {
 
 // Close closes the binary.
 func (b *fileBinary) Close() error { return b.file.Close() }
+
+// Refuse implements Refusable: this version counts as seen.
+func (b *fileBinary) Refuse() {
+	if b.atEOF != nil {
+		b.atEOF()
+		b.atEOF = nil
+	}
+}
 
 // maxSignatureSize bounds a .minisig file (a real one is under 400 bytes).
 const maxSignatureSize = 64 << 10

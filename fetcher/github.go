@@ -44,7 +44,8 @@ var errRateLimited = errors.New("rate limited")
 // streams.
 //
 // The reader implements Signed (the asset named like the binary plus
-// ".minisig") and Checksummed (from a goreleaser-style checksums.txt asset,
+// ".minisig"; a signature asset replaced beside an unchanged binary offers
+// the binary again), Refusable and Checksummed (from a goreleaser-style checksums.txt asset,
 // see SHA256 on Checksummed). When the release has a checksums file, the
 // reader also verifies the downloaded bytes against it and fails at the end
 // of the stream on a mismatch or a missing entry.
@@ -210,6 +211,11 @@ func (g *Github) poll() (io.Reader, error) {
 		return nil, fmt.Errorf("%s: %w", g.op, err)
 	}
 	seen := ghSeen{etag: call.Resp.Header.Get("ETag"), asset: choice.binary.identity()}
+	if choice.signature != nil {
+		// A corrected signature uploaded beside an unchanged binary is a
+		// new version: it changes the release, so the poll above saw it.
+		seen.asset += " sig " + choice.signature.identity()
+	}
 	if seen.asset == last.asset {
 		g.commit(seen)
 		return nil, nil
@@ -235,6 +241,10 @@ func (g *Github) poll() (io.Reader, error) {
 		}
 	}
 	r.Stream = s
+	r.refuse = func() {
+		g.commit(seen)
+		g.pacer.Succeeded()
+	}
 	return r, nil
 }
 
@@ -335,8 +345,9 @@ func (g *Github) failed(err error) {
 // githubReader is the reader Github.Fetch returns.
 type githubReader struct {
 	*remote.Stream
-	g *Github
-	c ghChoice
+	g      *Github
+	c      ghChoice
+	refuse func()
 
 	sigOnce sync.Once
 	sig     []byte
@@ -346,6 +357,9 @@ type githubReader struct {
 	sums    map[string]string
 	sumErr  error
 }
+
+// Refuse implements Refusable: this release's binary counts as seen.
+func (r *githubReader) Refuse() { r.refuse() }
 
 // Signature implements Signed: the release asset named like the binary plus
 // ".minisig", downloaded once per reader; nil, nil if there is none.

@@ -1,6 +1,7 @@
 package fetcher
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -57,7 +58,15 @@ var defaultHTTPCheckHeaders = []string{"ETag", "Last-Modified", "Content-Length"
 // The reader returned by Fetch implements Signed: its Signature method
 // fetches the URL with ".minisig" appended to its path. That signature must
 // sign the bytes the reader yields (the decompressed binary for a ".gz"
-// URL).
+// URL). Once the master has asked for a signature, every poll that finds
+// the binary unchanged also sends a conditional GET for the signature
+// (If-None-Match and If-Modified-Since from its last answer; without
+// validators its few hundred bytes are compared): a corrected signature
+// published beside an unchanged binary makes the next poll download the
+// binary again. When nothing changed, neither request carries a body.
+//
+// The reader implements Refusable: a version the master refuses for its
+// size counts as seen, and is not downloaded again until it changes.
 //
 // The zero value is not usable: set URL and pass the HTTP to overseer (or
 // call Init yourself). Fetch must not be called concurrently with itself.
@@ -102,6 +111,15 @@ type HTTP struct {
 type httpVersion struct {
 	etag, lastModified string
 	checks             map[string]string // canonical header → value; "" if absent
+	sig                sigVersion        // its signature, if the master asked for one
+}
+
+// sigVersion identifies a version of the signature file.
+type sigVersion struct {
+	known              bool   // the signature was fetched for this version
+	present            bool   // it existed (not 404 or 410)
+	etag, lastModified string // its validators, for a conditional request
+	sum                [32]byte
 }
 
 // Init validates URL and applies the defaults. It returns an error if URL
@@ -161,13 +179,32 @@ func (h *HTTP) Fetch() (io.Reader, error) {
 }
 
 // poll performs one check, and starts the download if there is something
-// new.
+// new: a changed binary, or a changed signature beside an unchanged one.
 func (h *HTTP) poll() (io.Reader, error) {
 	h.mu.Lock()
 	last := h.last
 	h.mu.Unlock()
 
-	if last.etag == "" && last.lastModified == "" && last.identifiable() {
+	r, err := h.pollBinary(last, true)
+	if r != nil || err != nil || !last.sig.known {
+		return r, err
+	}
+	sig, ver, changed, err := h.signatureChanged(last.sig)
+	if err != nil || !changed {
+		return nil, err
+	}
+	r, err = h.pollBinary(last, false)
+	if hr, ok := r.(*httpReader); ok {
+		hr.once.Do(func() { hr.sig, hr.sigVer = sig, ver })
+	}
+	return r, err
+}
+
+// pollBinary checks the binary (with a conditional request when
+// conditional is set) and starts its download if it changed, or
+// unconditionally when conditional is not set.
+func (h *HTTP) pollBinary(last httpVersion, conditional bool) (io.Reader, error) {
+	if conditional && last.etag == "" && last.lastModified == "" && last.identifiable() {
 		changed, err := h.headChanged(last)
 		if err != nil || !changed {
 			return nil, err
@@ -177,10 +214,10 @@ func (h *HTTP) poll() (io.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	if last.etag != "" {
+	if conditional && last.etag != "" {
 		req.Header.Set("If-None-Match", last.etag)
 	}
-	if last.lastModified != "" {
+	if conditional && last.lastModified != "" {
 		req.Header.Set("If-Modified-Since", last.lastModified)
 	}
 	call, err := remote.Do(h.client, req, h.Timeout)
@@ -197,10 +234,11 @@ func (h *HTTP) poll() (io.Reader, error) {
 		return nil, fmt.Errorf("%s: %w", h.op, remote.StatusError(resp))
 	}
 	cur := h.versionOf(resp)
-	if last.etag == cur.etag && last.lastModified == cur.lastModified && sameVersion(last, cur) {
+	if conditional && last.etag == cur.etag && last.lastModified == cur.lastModified && sameVersion(last, cur) {
 		// The server ignored the conditional request but serves the same
 		// version: do not read it again.
 		call.Close()
+		cur.sig = last.sig
 		h.commit(cur)
 		return nil, nil
 	}
@@ -215,12 +253,17 @@ func (h *HTTP) poll() (io.Reader, error) {
 	s.Gunzip = gz
 	s.MaxSize = h.MaxSize
 	s.Stall = h.Timeout
+	r := &httpReader{Stream: s, h: h}
 	s.OnEOF = func() {
-		h.commit(cur)
+		h.commit(r.version(cur))
 		h.pacer.Succeeded()
 	}
 	s.OnError = h.failed
-	return &httpReader{Stream: s, h: h}, nil
+	r.refuse = func() {
+		h.commit(r.version(cur))
+		h.pacer.Succeeded()
+	}
+	return r, nil
 }
 
 // headChanged asks with HEAD whether CheckHeaders differ from last. A server
@@ -316,22 +359,45 @@ func gunzipped(path string, resp *http.Response) bool {
 // httpReader is the reader HTTP.Fetch returns.
 type httpReader struct {
 	*remote.Stream
-	h *HTTP
+	h      *HTTP
+	refuse func()
 
-	once sync.Once
-	sig  []byte
-	err  error
+	once   sync.Once
+	sig    []byte
+	sigVer sigVersion
+	err    error
 }
 
 // Signature implements Signed by fetching the URL with ".minisig" appended
 // to its path, once per reader. A 404 or 410 means there is no signature.
 func (r *httpReader) Signature() ([]byte, error) {
-	r.once.Do(func() { r.sig, r.err = r.h.signature() })
+	r.once.Do(func() {
+		var changed bool
+		r.sig, r.sigVer, changed, r.err = r.h.signatureChanged(sigVersion{})
+		if !changed && r.err == nil {
+			r.err = errors.New("fetcher.HTTP: the signature request was answered 304 Not Modified without being conditional")
+		}
+	})
 	return r.sig, r.err
 }
 
-// signature fetches and checks the detached signature of URL.
-func (h *HTTP) signature() ([]byte, error) {
+// Refuse implements Refusable: this version counts as seen.
+func (r *httpReader) Refuse() { r.refuse() }
+
+// version returns cur with the signature this reader fetched, if any.
+func (r *httpReader) version(cur httpVersion) httpVersion {
+	r.once.Do(func() {}) // no signature fetched from now on
+	if r.err == nil {
+		cur.sig = r.sigVer
+	}
+	return cur
+}
+
+// signatureChanged fetches the detached signature of URL (the URL with
+// ".minisig" appended to its path), conditionally on last when last is
+// known. It returns the signature (nil if there is none), its version, and
+// whether it differs from last.
+func (h *HTTP) signatureChanged(last sigVersion) ([]byte, sigVersion, bool, error) {
 	u := *h.u
 	u.Path += ".minisig"
 	if u.RawPath != "" {
@@ -340,27 +406,41 @@ func (h *HTTP) signature() ([]byte, error) {
 	op := "fetcher.HTTP: get signature " + remote.Display(&u)
 	req, err := h.newRequest(http.MethodGet, u.String())
 	if err != nil {
-		return nil, err
+		return nil, sigVersion{}, false, err
+	}
+	if last.known && last.present {
+		if last.etag != "" {
+			req.Header.Set("If-None-Match", last.etag)
+		}
+		if last.lastModified != "" {
+			req.Header.Set("If-Modified-Since", last.lastModified)
+		}
 	}
 	call, err := remote.Do(h.client, req, h.Timeout)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, sigVersion{}, false, fmt.Errorf("%s: %w", op, err)
 	}
 	defer call.Close()
 	resp := call.Resp
+	ver := sigVersion{known: true}
 	switch resp.StatusCode {
 	case http.StatusOK:
+	case http.StatusNotModified:
+		return nil, last, false, nil
 	case http.StatusNotFound, http.StatusGone:
-		return nil, nil
+		return nil, ver, !last.known || last.present, nil
 	default:
-		return nil, fmt.Errorf("%s: %w", op, remote.StatusError(resp))
+		return nil, sigVersion{}, false, fmt.Errorf("%s: %w", op, remote.StatusError(resp))
 	}
 	b, err := remote.ReadSmall(resp.Body, remote.MaxSignatureSize)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, sigVersion{}, false, fmt.Errorf("%s: %w", op, err)
 	}
 	if err := remote.CheckMinisig(b); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, sigVersion{}, false, fmt.Errorf("%s: %w", op, err)
 	}
-	return b, nil
+	ver.present = true
+	ver.etag, ver.lastModified = resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
+	ver.sum = sha256.Sum256(b)
+	return b, ver, !last.known || !last.present || ver.sum != last.sum, nil
 }

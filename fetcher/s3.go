@@ -45,8 +45,13 @@ const (
 //
 // The reader implements Signed: its Signature method gets the object Key
 // plus ".minisig"; a missing object (404, or 403 when the credentials may
-// not list the bucket) means no signature. The ETag is only remembered once
-// the body was read to its end, so a failed download is retried.
+// not list the bucket) means no signature. Once the master has asked for a
+// signature, a poll that finds the binary's ETag unchanged sends a second
+// HeadObject for the signature: a corrected signature uploaded beside an
+// unchanged binary makes the binary be offered again. The ETags are only
+// remembered once the body was read to its end, so a failed download is
+// retried. The reader implements Refusable: a version the master refuses
+// for its size is not downloaded again until its ETag changes.
 //
 // Fetch must not be called concurrently with itself.
 type S3 struct {

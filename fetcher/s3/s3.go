@@ -52,8 +52,15 @@ type s3Fetcher struct {
 	gz     bool
 	pacer  remote.Pacer
 
-	mu       sync.Mutex // guards lastETag: readers commit from the consumer's goroutine
+	mu       sync.Mutex // guards lastETag, lastSig: readers commit from the consumer's goroutine
 	lastETag string
+	lastSig  s3Sig // the signature of that version, if the master asked for one
+}
+
+// s3Sig identifies a version of the signature object.
+type s3Sig struct {
+	known bool   // the signature was fetched for the last version
+	etag  string // its ETag, unquoted; "" when there was none
 }
 
 func newFetcher(cfg any) (remote.Fetcher, error) {
@@ -129,10 +136,18 @@ func (f *s3Fetcher) poll() (io.Reader, error) {
 	}
 	etag := aws.ToString(head.ETag)
 	f.mu.Lock()
-	last := f.lastETag
+	last, lastSig := f.lastETag, f.lastSig
 	f.mu.Unlock()
 	if etag != "" && strings.Trim(etag, `"`) == last {
-		return nil, nil
+		if !lastSig.known {
+			return nil, nil
+		}
+		// The binary is unchanged; a corrected signature beside it is a
+		// new release. One HeadObject tells.
+		sigETag, err := f.signatureETag()
+		if err != nil || sigETag == lastSig.etag {
+			return nil, err
+		}
 	}
 	if size := aws.ToInt64(head.ContentLength); !f.gz && size > s.MaxSize {
 		return nil, fmt.Errorf("%s: object of %d bytes: %w of %d bytes", f.op, size, remote.ErrTooLarge, s.MaxSize)
@@ -154,14 +169,35 @@ func (f *s3Fetcher) poll() (io.Reader, error) {
 	if fetcher.DefaultTimeout < s.GetTimeout {
 		stream.Stall = fetcher.DefaultTimeout
 	}
-	stream.OnEOF = func() {
+	r := &s3Reader{Stream: stream, f: f}
+	seen := func() {
 		f.mu.Lock()
 		f.lastETag = strings.Trim(etag, `"`)
+		f.lastSig = r.version()
 		f.mu.Unlock()
 		f.pacer.Succeeded()
 	}
+	stream.OnEOF = seen
 	stream.OnError = f.failed
-	return &s3Reader{Stream: stream, f: f}, nil
+	r.refuse = seen
+	return r, nil
+}
+
+// signatureETag returns the ETag of the signature object, unquoted, or ""
+// if there is none (404, or 403 as in signature).
+func (f *s3Fetcher) signatureETag() (string, error) {
+	s := f.cfg
+	ctx, cancel := context.WithTimeout(context.Background(), s.HeadTimeout)
+	defer cancel()
+	head, err := f.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(s.Key + ".minisig")})
+	if err != nil {
+		switch statusCode(err) {
+		case http.StatusNotFound, http.StatusForbidden:
+			return "", nil
+		}
+		return "", fmt.Errorf("fetcher.S3: s3://%s/%s.minisig: head: %w", s.Bucket, s.Key, explain(ctx, err))
+	}
+	return strings.Trim(aws.ToString(head.ETag), `"`), nil
 }
 
 // failed records a failure for the backoff.
@@ -173,25 +209,44 @@ func (f *s3Fetcher) failed(err error) {
 // s3Reader is the reader fetcher.S3.Fetch returns.
 type s3Reader struct {
 	*remote.Stream
-	f *s3Fetcher
+	f      *s3Fetcher
+	refuse func()
 
-	once sync.Once
-	sig  []byte
-	err  error
+	once    sync.Once
+	sig     []byte
+	sigETag string
+	asked   bool
+	err     error
 }
 
 // Signature implements fetcher.Signed: the object Key + ".minisig", fetched
 // once per reader.
 func (r *s3Reader) Signature() ([]byte, error) {
-	r.once.Do(func() { r.sig, r.err = r.f.signature() })
+	r.once.Do(func() {
+		r.asked = true
+		r.sig, r.sigETag, r.err = r.f.signature()
+	})
 	return r.sig, r.err
+}
+
+// Refuse implements fetcher.Refusable: this version counts as seen.
+func (r *s3Reader) Refuse() { r.refuse() }
+
+// version identifies the signature this reader fetched; not known if none
+// was asked for, or fetching it failed.
+func (r *s3Reader) version() s3Sig {
+	r.once.Do(func() {}) // no signature fetched from now on
+	if !r.asked || r.err != nil {
+		return s3Sig{}
+	}
+	return s3Sig{known: true, etag: r.sigETag}
 }
 
 // signature gets and checks the detached signature. A missing object is no
 // signature; so is 403, which S3 answers for a missing key when the
 // credentials may not list the bucket: absence never makes a binary
 // trusted, so treating a denial as absence is safe.
-func (f *s3Fetcher) signature() ([]byte, error) {
+func (f *s3Fetcher) signature() ([]byte, string, error) {
 	s := f.cfg
 	key := s.Key + ".minisig"
 	op := "fetcher.S3: s3://" + s.Bucket + "/" + key + ": get"
@@ -201,19 +256,19 @@ func (f *s3Fetcher) signature() ([]byte, error) {
 	if err != nil {
 		switch statusCode(err) {
 		case http.StatusNotFound, http.StatusForbidden:
-			return nil, nil
+			return nil, "", nil
 		}
-		return nil, fmt.Errorf("%s: %w", op, explain(ctx, err))
+		return nil, "", fmt.Errorf("%s: %w", op, explain(ctx, err))
 	}
 	defer out.Body.Close()
 	b, err := remote.ReadSmall(out.Body, remote.MaxSignatureSize)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, explain(ctx, err))
+		return nil, "", fmt.Errorf("%s: %w", op, explain(ctx, err))
 	}
 	if err := remote.CheckMinisig(b); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, "", fmt.Errorf("%s: %w", op, err)
 	}
-	return b, nil
+	return b, strings.Trim(aws.ToString(out.ETag), `"`), nil
 }
 
 // statusCode returns the HTTP status of an SDK error, or 0.

@@ -73,6 +73,9 @@ func main() {
 	if path := os.Getenv("APP_HEALTH_PATH"); path != "" {
 		cfg.HealthCheck = &overseer.HealthCheck{Path: path, Interval: 200 * time.Millisecond, Timeout: time.Second, Failures: 3}
 	}
+	if n, err := strconv.ParseInt(os.Getenv("APP_MAX_BINARY_SIZE"), 10, 64); err == nil {
+		cfg.MaxBinarySize = n
+	}
 	if os.Getenv("APP_CRASH_POLICY") != "" {
 		cfg.CrashPolicy = &overseer.CrashPolicy{StartPeriod: 500 * time.Millisecond, MaxFailedStarts: 2, Backoff: 50 * time.Millisecond}
 	}
