@@ -33,8 +33,14 @@ func TestFileNamesMatchBuildConstraints(t *testing.T) {
 		if d.IsDir() && path != "." && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
 			return filepath.SkipDir
 		}
-		if !d.IsDir() && strings.HasSuffix(path, ".go") {
+		switch name := d.Name(); {
+		case d.IsDir():
+		case strings.HasSuffix(name, ".go"):
 			files = append(files, path)
+		case strings.Contains(name, ".go") && !strings.HasPrefix(name, "go."):
+			// A slip of a rename ("x_test.go,", "x.go.orig"): the go tool
+			// ignores the file, and its tests silently stop running.
+			t.Errorf("%s: not a .go file, though its name says it was one: rename it", path)
 		}
 		return nil
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -59,39 +60,47 @@ func newChild(c *Config) (*childRuntime, error) {
 	if err != nil || n < 0 {
 		return nil, fmt.Errorf("overseer child: bad %s=%q", envNumFDs, os.Getenv(envNumFDs))
 	}
-	ch := &childRuntime{
-		cfg: c,
-		log: c.Logger.With("role", "child", "child", id, "pid", os.Getpid()),
-		ctl: adoptControl(ctlFD),
-		state: State{
-			Enabled:          true,
-			ID:               os.Getenv(envBinID),
-			StartedAt:        time.Now(),
-			Address:          c.Address,
-			Addresses:        c.Addresses,
-			GracefulShutdown: make(chan bool),
-			BinPath:          os.Getenv(envBinPath),
-		},
-	}
-	ch.state.ready = ch.ready
 	listeners, packets, err := adoptSockets(n)
 	if err != nil {
 		return nil, err
 	}
-	for _, gl := range listeners {
-		ch.listeners = append(ch.listeners, gl)
-		ch.state.Listeners = append(ch.state.Listeners, gl)
-	}
-	if len(ch.state.Listeners) > 0 {
-		ch.state.Listener = ch.state.Listeners[0]
-	}
-	ch.state.PacketConns = packets
-	ch.drainer = &drain.Sequence{Listeners: ch.listeners, Shutdown: ch.state.GracefulShutdown, TerminateTimeout: c.TerminateTimeout, Log: ch.log}
+	log := c.Logger.With("role", "child", "child", id, "pid", os.Getpid())
+	ch := newChildRuntime(c, log, adoptControl(ctlFD), os.Getenv(envBinID), listeners, packets)
 	// The program's own subprocesses are not overseer children.
 	for _, k := range []string{envChildID, envBinID, envBinPath, envNumFDs} {
 		os.Unsetenv(k)
 	}
 	return ch, nil
+}
+
+// newChildRuntime builds the child role on its control channel and the
+// sockets it inherited, whoever its master is.
+func newChildRuntime(c *Config, log *slog.Logger, ctl *os.File, binID string, listeners []*graceful.Listener, packets []net.PacketConn) *childRuntime {
+	ch := &childRuntime{
+		cfg:       c,
+		log:       log,
+		ctl:       ctl,
+		listeners: listeners,
+		state: State{
+			Enabled:          true,
+			ID:               binID,
+			StartedAt:        time.Now(),
+			Address:          c.Address,
+			Addresses:        c.Addresses,
+			GracefulShutdown: make(chan bool),
+			BinPath:          os.Getenv(envBinPath),
+			PacketConns:      packets,
+		},
+	}
+	ch.state.ready = ch.ready
+	for _, l := range listeners {
+		ch.state.Listeners = append(ch.state.Listeners, l)
+	}
+	if len(listeners) > 0 {
+		ch.state.Listener = listeners[0]
+	}
+	ch.drainer = &drain.Sequence{Listeners: listeners, Shutdown: ch.state.GracefulShutdown, TerminateTimeout: c.TerminateTimeout, Log: log}
+	return ch
 }
 
 // send writes one message to the master. A failure means the master is

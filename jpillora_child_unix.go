@@ -62,28 +62,8 @@ func newV1Child(c *Config) (*childRuntime, *v1Adapter, error) {
 		return nil, nil, fmt.Errorf("overseer (jpillora child): %w", err)
 	}
 	id := os.Getenv(envV1ChildID)
-	ch := &childRuntime{
-		cfg:       c,
-		log:       c.Logger.With("role", "child", "child", id, "pid", os.Getpid(), "master", "jpillora/overseer"),
-		ctl:       childEnd,
-		listeners: listeners,
-		state: State{
-			Enabled:          true,
-			ID:               v1BinaryID(),
-			StartedAt:        time.Now(),
-			Address:          c.Address,
-			Addresses:        c.Addresses,
-			GracefulShutdown: make(chan bool),
-			BinPath:          os.Getenv(envBinPath),
-		},
-	}
-	ch.state.ready = ch.ready
-	for _, l := range listeners {
-		ch.state.Listeners = append(ch.state.Listeners, l)
-	}
-	if len(listeners) > 0 {
-		ch.state.Listener = listeners[0]
-	}
+	log := c.Logger.With("role", "child", "child", id, "pid", os.Getpid(), "master", "jpillora/overseer")
+	ch := newChildRuntime(c, log, childEnd, v1BinaryID(), listeners, nil)
 	if len(listeners) != len(c.Addresses) {
 		ch.log.Warn("the jpillora/overseer master passed a different number of listeners than Config.Addresses names", "passed", len(listeners), "addresses", len(c.Addresses))
 	}

@@ -294,9 +294,10 @@ func TestOversizedReleaseIsRefusedOnce(t *testing.T) {
 
 // TestNoRestartAfterFetchKeepsProvenBackup: with NoRestartAfterFetch, a
 // second release installed before any restart replaces the first without
-// making it the backup: .overseer-prev stays the binary that ran.
+// making it the backup: .overseer-prev stays the proven binary. Probation
+// is off here, so a release is proven once its child is ready.
 func TestNoRestartAfterFetchKeepsProvenBackup(t *testing.T) {
-	s := startService(t, options{watch: true, env: []string{"APP_NO_RESTART_AFTER_FETCH=1"}})
+	s := startService(t, options{watch: true, env: []string{"APP_NO_RESTART_AFTER_FETCH=1", "APP_PROBATION=-1s"}})
 	v1 := fileHash(t, s.bin)
 	backup := filepath.Join(s.dir, ".app.overseer-prev")
 	s.publish("v2")
@@ -311,7 +312,7 @@ func TestNoRestartAfterFetchKeepsProvenBackup(t *testing.T) {
 	if r := s.restartAndWait(old); r.version != "v3" {
 		t.Fatalf("serving %s after the restart, want v3", r.version)
 	}
-	// v3 ran: the next install makes it the backup.
+	// v3 ran and is proven: the next install makes it the backup.
 	s.publish("v2")
 	waitFor(t, 20*time.Second, "v2 on disk", func() bool { return fileHash(t, s.bin) == fileHash(t, filepath.Join(binDir, "v2")) })
 	if got := fileHash(t, backup); got != fileHash(t, filepath.Join(binDir, "v3")) {
