@@ -122,14 +122,14 @@ func TestRefuseMarksVersionSeen(t *testing.T) {
 	})
 	t.Run("file", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "app")
-		if err := os.WriteFile(path, randomBytes(3000), 0o755); err != nil {
-			t.Fatal(err)
-		}
 		f := &File{Path: path}
-		if err := f.Init(); err != nil {
+		if err := f.Init(); err != nil { // nothing there yet: a file at Init is the baseline
 			t.Fatal(err)
 		}
 		f.Interval = 0
+		if err := os.WriteFile(path, randomBytes(3000), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		r, err := f.Fetch()
 		if err != nil || r == nil {
 			t.Fatalf("Fetch = %v, %v", r, err)
@@ -146,17 +146,17 @@ func TestRefuseMarksVersionSeen(t *testing.T) {
 // file offers the file again.
 func TestFileNoticesCorrectedSignature(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app")
+	f := &File{Path: path}
+	if err := f.Init(); err != nil { // nothing there yet: a file at Init is the baseline
+		t.Fatal(err)
+	}
+	f.Interval = 0
 	if err := os.WriteFile(path, []byte("bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path+".minisig", []byte("wrong"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f := &File{Path: path}
-	if err := f.Init(); err != nil {
-		t.Fatal(err)
-	}
-	f.Interval = 0
 	if got, sig := fetchSigned(t, f); string(got) != "bin" || string(sig) != "wrong" {
 		t.Fatalf("first fetch: %q %q", got, sig)
 	}
