@@ -104,36 +104,62 @@ func TestProbationProven(t *testing.T) {
 	}
 }
 
-// TestMasterKilledDuringProbation: SIGKILL of the master while v2 is on
-// probation; the children drain (they lost their master), and a master
-// started again finds v2 unproven and rolls back to v1 before its first
-// child. A clean stop instead resumes the probation.
-func TestMasterKilledDuringProbation(t *testing.T) {
+// TestMasterKilledDuringUpgrade: the master is stopped at each step of an
+// upgrade, and a master started again on the same directory puts things
+// right before its first child:
+//
+//   - staged (SIGKILL during the sanity check): the staging file is removed;
+//   - pending (SIGKILL after install, its child never ready): rolled back;
+//   - probation (SIGKILL): rolled back;
+//   - probation (SIGTERM, a clean stop): the probation starts again.
+func TestMasterKilledDuringUpgrade(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		stop  syscall.Signal
-		after string
-		log   string
+		name    string
+		publish string
+		reached func(s *service)
+		stop    syscall.Signal
+		after   string
+		log     string
 	}{
-		{"SIGKILL rolls back", syscall.SIGKILL, "v1", "the master died during its probation"},
-		{"SIGTERM resumes probation", syscall.SIGTERM, "v2", "its probation starts again"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := startService(t, options{watch: true, env: []string{"APP_PROBATION=60s"}})
-			s.publish("v2")
+		{"staged, SIGKILL", "hangcheck", func(s *service) {
+			waitFor(t, 20*time.Second, "a staging file", func() bool { return len(stagingFiles(s.dir)) > 0 })
+		}, syscall.SIGKILL, "v1", "removed staging files left by an interrupted upgrade"},
+		{"pending, SIGKILL", "noready", func(s *service) {
+			s.waitLog("restart begun", 20*time.Second)
+		}, syscall.SIGKILL, "v1", "the master died during its probation"},
+		{"probation, SIGKILL", "v2", func(s *service) {
 			s.waitServing("v2", 20*time.Second)
 			s.waitLog("release on probation", 10*time.Second)
+		}, syscall.SIGKILL, "v1", "the master died during its probation"},
+		{"probation, SIGTERM", "v2", func(s *service) {
+			s.waitServing("v2", 20*time.Second)
+			s.waitLog("release on probation", 10*time.Second)
+		}, syscall.SIGTERM, "v2", "its probation starts again"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startService(t, options{watch: true, env: []string{"APP_PROBATION=60s", "APP_READY_TIMEOUT=60s", "APP_CHECK_TIMEOUT=60s"}})
+			s.publish(tc.publish)
+			tc.reached(s)
 			s.signal(tc.stop)
 			s.wait(15 * time.Second)
-			waitFor(t, 15*time.Second, "the old service's children to exit", func() bool { return !groupAlive(s.cmd.Process.Pid) })
+			waitFor(t, 15*time.Second, "the old service's processes to exit", func() bool { return !groupAlive(s.cmd.Process.Pid) })
 			again := s.restart(t)
 			again.waitServing(tc.after, 20*time.Second)
 			again.waitLog(tc.log, 10*time.Second)
 			if got, want := fileHash(t, s.bin), fileHash(t, filepath.Join(binDir, tc.after)); got != want {
 				t.Errorf("binary on disk is %s, want %s", got[:12], tc.after)
 			}
+			if left := stagingFiles(s.dir); len(left) > 0 {
+				t.Errorf("staging files left: %v", left)
+			}
 		})
 	}
+}
+
+// stagingFiles lists the upgrade staging files beside the service's binary.
+func stagingFiles(dir string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, ".app.overseer-new-*"))
+	return m
 }
 
 // rollbackSpan finds, in the events file, the exit of the child that
