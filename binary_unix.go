@@ -162,7 +162,7 @@ func (b *binary) install(s *stagedBinary, unproven *installed) (*installed, erro
 	}
 	b.setID(s.id)
 	if !s.signedAt.IsZero() {
-		if err := b.releases.acceptSigned(s.signedAt); err != nil {
+		if err := b.releases.acceptSigned(s.signedAt, s.id); err != nil {
 			b.log.Warn("the release's signed time is not saved; downgrades are refused against it until the master restarts", "err", err)
 		}
 	}

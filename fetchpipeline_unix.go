@@ -172,7 +172,7 @@ func (p *fetchPipeline) fetchOnce() (staged *stagedBinary, failed bool) {
 		p.sink.emit(Event{Kind: EventUpgradeRejected, BinaryID: s.id, Err: err})
 		return nil, false
 	}
-	if err := p.checkNewer(exp.signedAt); err != nil {
+	if err := p.checkNewer(exp.signedAt, s.id); err != nil {
 		p.quarantine(release, "downgrade")
 		log.Error("upgrade refused and quarantined: its signature is not newer than the installed release's, as a replayed older release's would be; the running binary is unchanged. To roll back on purpose, sign the older binary again (the new signature carries the current time) and publish it", "err", err)
 		p.sink.emit(Event{Kind: EventUpgradeRejected, BinaryID: s.id, Err: err})

@@ -23,15 +23,17 @@ var errTooLarge = errors.New("the fetched binary is larger than MaxBinarySize")
 // newest release installed under the same key.
 var errDowngrade = errors.New("downgrade refused")
 
-// checkNewer refuses a release signed at signedAt when a release signed at
-// the same time or later was installed. A zero signedAt (no public key)
-// and an empty state (the first release after a manual deploy) pass.
-func (p *fetchPipeline) checkNewer(signedAt time.Time) error {
+// checkNewer refuses release binID, signed at signedAt, when another
+// release signed at the same time or later was installed. A zero signedAt
+// (no public key), an empty state (the first release after a manual
+// deploy) and the newest release itself (offered again after a rollback
+// that did not quarantine it: its probation was cut short) pass.
+func (p *fetchPipeline) checkNewer(signedAt time.Time, binID string) error {
 	if signedAt.IsZero() {
 		return nil
 	}
-	newest := p.bin.releases.newestSigned()
-	if newest.IsZero() || signedAt.After(newest) {
+	newest, newestID := p.bin.releases.newestSigned()
+	if newest.IsZero() || signedAt.After(newest) || (signedAt.Equal(newest) && binID == newestID) {
 		return nil
 	}
 	return fmt.Errorf("%w: signed at %s, the installed release at %s",

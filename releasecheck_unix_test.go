@@ -46,13 +46,17 @@ func TestCheckNewer(t *testing.T) {
 		name      string
 		newest    time.Time // zero: no state yet
 		signedAt  time.Time // zero: no public key
+		binID     string    // the fetched release's binary; the newest is "v2"
 		downgrade bool
 	}{
-		{"no key", installed, time.Time{}, false},
-		{"first after a manual deploy", time.Time{}, installed.Add(-time.Hour), false},
-		{"newer", installed, installed.Add(time.Second), false},
-		{"same second", installed, installed, true},
-		{"older", installed, installed.Add(-24 * time.Hour), true},
+		{"no key", installed, time.Time{}, "v3", false},
+		{"first after a manual deploy", time.Time{}, installed.Add(-time.Hour), "v3", false},
+		{"newer", installed, installed.Add(time.Second), "v3", false},
+		{"same second, another binary", installed, installed, "v3", true},
+		{"older", installed, installed.Add(-24 * time.Hour), "v1", true},
+		// Rolled back after its probation was cut short, the newest release
+		// is offered again: the same release is no downgrade.
+		{"the newest release itself again", installed, installed, "v2", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -61,12 +65,12 @@ func TestCheckNewer(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !c.newest.IsZero() {
-				if err := store.acceptSigned(c.newest); err != nil {
+				if err := store.acceptSigned(c.newest, "v2"); err != nil {
 					t.Fatal(err)
 				}
 			}
 			p := &fetchPipeline{bin: &binary{releases: store}}
-			err = p.checkNewer(c.signedAt)
+			err = p.checkNewer(c.signedAt, c.binID)
 			if got := errors.Is(err, errDowngrade); got != c.downgrade {
 				t.Errorf("checkNewer = %v, want downgrade %v", err, c.downgrade)
 			}
@@ -168,7 +172,7 @@ func TestInstallKeepsOwnerAndMode(t *testing.T) {
 	}
 	s := stageTest(t, b, "v2")
 	s.signedAt = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	if !b.releases.newestSigned().IsZero() {
+	if t0, _ := b.releases.newestSigned(); !t0.IsZero() {
 		t.Fatal("signed time recorded before the install")
 	}
 	if _, err := b.install(s, nil); err != nil {
@@ -182,7 +186,7 @@ func TestInstallKeepsOwnerAndMode(t *testing.T) {
 	if got := info.Mode() & keptModeBits; got != want || st.Uid != uid || st.Gid != gid {
 		t.Errorf("installed binary: mode %v owner %d:%d, want %v %d:%d", got, st.Uid, st.Gid, want, uid, gid)
 	}
-	if got := b.releases.newestSigned(); !got.Equal(s.signedAt) {
+	if got, id := b.releases.newestSigned(); !got.Equal(s.signedAt) || id != s.id {
 		t.Errorf("newest signed after the install = %v, want %v", got, s.signedAt)
 	}
 }

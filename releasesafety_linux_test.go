@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -167,16 +166,38 @@ func TestRefusalSurvivesRestart(t *testing.T) {
 	sigV1 := key.sign(t, "v1")
 	time.Sleep(1100 * time.Millisecond)
 	sigV2 := key.sign(t, "v2")
-	s := startService(t, options{watch: true, env: []string{"APP_PUBLIC_KEY=" + key.public}})
+	s := startService(t, options{watch: true, env: []string{"APP_PUBLIC_KEY=" + key.public, "APP_PROBATION=500ms"}})
 	s.publishSigned("v2", sigV2)
 	s.waitServing("v2", 20*time.Second)
+	s.waitLog("release proven", 10*time.Second) // killed on probation, it would be rolled back
 	s.kill()
 
 	// The same directory, a fresh master, the older release on offer.
-	s2 := restartIn(t, s)
+	s2 := s.restart(t)
 	s2.publishSigned("v1", sigV1)
 	s2.waitLog("not newer than the installed release", 20*time.Second)
 	s2.assertServing("v2", "v2")
+}
+
+// TestInterruptedProbationRetriesTheSignedRelease: a master SIGKILLed
+// while a signed release is on probation rolls it back when it starts
+// again; the same release, offered again, is no downgrade and is
+// installed (its probation is tried once more).
+func TestInterruptedProbationRetriesTheSignedRelease(t *testing.T) {
+	key := newMinisignKey(t)
+	rs := newReleaseServer(t)
+	s := startService(t, options{env: []string{"APP_PUBLIC_KEY=" + key.public, "APP_URL=" + rs.url + "/app", "APP_PROBATION=60s"}})
+	rs.put("app.minisig", key.sign(t, "v2"))
+	rs.put("app", variantBytes(t, "v2"))
+	s.waitServing("v2", 20*time.Second)
+	s.waitLog("release on probation", 10*time.Second)
+	s.kill()
+	s2 := s.restart(t)
+	s2.waitLog("the master died during its probation", 10*time.Second)
+	s2.waitServing("v2", 20*time.Second)
+	if strings.Contains(s2.log(), "downgrade refused") {
+		t.Error("the release rolled back at start was refused as a downgrade when offered again")
+	}
 }
 
 // TestSignatureWithoutTimestampIsRefused: under a public key, a trusted
@@ -318,15 +339,4 @@ func TestNoRestartAfterFetchKeepsProvenBackup(t *testing.T) {
 	if got := fileHash(t, backup); got != fileHash(t, filepath.Join(binDir, "v3")) {
 		t.Errorf("backup is not v3 after v3 ran")
 	}
-}
-
-// restartIn starts a fresh master from the binary of s, in the same
-// directory and with the same environment, after s was killed.
-func restartIn(t *testing.T, s *service) *service {
-	t.Helper()
-	s2 := &service{t: t, dir: s.dir, bin: s.bin, addr: s.addr, logPath: filepath.Join(s.dir, "log2"), done: make(chan struct{})}
-	cmd := exec.Command(s.cmd.Path)
-	cmd.Env = s.cmd.Env
-	s2.launch(cmd)
-	return s2
 }

@@ -34,6 +34,9 @@ type releaseState struct {
 	// NewestSigned is the signed time of the newest release accepted with
 	// a signature; an older or equal one is a downgrade.
 	NewestSigned time.Time `json:"newest_signed,omitzero"`
+	// NewestSignedID is the binary of that release: offered again (after
+	// a rollback that did not quarantine it), it is no downgrade.
+	NewestSignedID string `json:"newest_signed_id,omitempty"`
 }
 
 // quarantineEntry says why and when a release was refused.
@@ -173,18 +176,19 @@ func (s *releaseStore) endProbation() error {
 }
 
 // newestSigned returns the signed time of the newest release accepted
-// with a signature; zero if none.
-func (s *releaseStore) newestSigned() time.Time {
+// with a signature, and its binary's ID; zero if none.
+func (s *releaseStore) newestSigned() (time.Time, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state.NewestSigned
+	return s.state.NewestSigned, s.state.NewestSignedID
 }
 
-// acceptSigned records t as the newest signed time, if it is newer.
-func (s *releaseStore) acceptSigned(t time.Time) error {
+// acceptSigned records t, the signed time of release id, as the newest, if
+// it is newer.
+func (s *releaseStore) acceptSigned(t time.Time, id string) error {
 	return s.update(func(st *releaseState) {
 		if t.After(st.NewestSigned) {
-			st.NewestSigned = t.UTC()
+			st.NewestSigned, st.NewestSignedID = t.UTC(), id
 		}
 	})
 }

@@ -21,8 +21,8 @@ func TestReleaseStoreRoundTrip(t *testing.T) {
 		s.quarantine("aaa", "sanity check failed"),
 		s.beginProbation("bbb", "ccc"),
 		s.beginProbation("bbb", "ccc"),
-		s.acceptSigned(signed),
-		s.acceptSigned(signed.Add(-time.Hour)), // older: ignored
+		s.acceptSigned(signed, "ddd"),
+		s.acceptSigned(signed.Add(-time.Hour), "eee"), // older: ignored
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -38,8 +38,8 @@ func TestReleaseStoreRoundTrip(t *testing.T) {
 	if p := again.probation(); p == nil || p.ID != "bbb" || p.PrevID != "ccc" || p.Attempts != 2 {
 		t.Errorf("probation after reopening = %+v, want bbb replacing ccc, 2 attempts", p)
 	}
-	if got := again.newestSigned(); !got.Equal(signed) {
-		t.Errorf("newest signed = %s, want %s", got, signed)
+	if got, id := again.newestSigned(); !got.Equal(signed) || id != "ddd" {
+		t.Errorf("newest signed = %s (%s), want %s (ddd)", got, id, signed)
 	}
 	if err := again.endProbation(); err != nil {
 		t.Fatal(err)
