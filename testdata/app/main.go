@@ -30,7 +30,9 @@ var (
 	// start), "noready" (never accepts), "failcheck" (exits 2 before Run),
 	// "hangcheck" (blocks before Run), "noisy" (prints before Run),
 	// "crashlater" (serves, then exits 3 after APP_CRASH_AFTER, default
-	// 1s), "unhealthy" (serves, but /healthz answers 500).
+	// 1s), "unhealthy" (serves, but /healthz answers 500), "masterpanic"
+	// (panics at start-up as a master, including the dry run of a master
+	// re-exec; its children and sanity checks are fine).
 	mode = ""
 )
 
@@ -41,6 +43,9 @@ func main() {
 			fmt.Fprintln(f, version)
 			f.Close()
 		}
+	}
+	if mode == "masterpanic" && os.Getenv("OVERSEER_CHILD_ID") == "" && os.Getenv("OVERSEER_BIN_CHECK") == "" {
+		panic("masterpanic: this binary cannot start as a master")
 	}
 	switch mode {
 	case "failcheck":
@@ -70,6 +75,10 @@ func main() {
 	if d := envDuration("APP_PROBATION"); d != 0 {
 		cfg.ProbationPeriod = d
 	}
+	if os.Getenv("APP_REEXEC_SIGNAL") != "" {
+		cfg.ReexecSignal = syscall.SIGWINCH
+	}
+	cfg.NoMasterReexec = os.Getenv("APP_NO_MASTER_REEXEC") != ""
 	if path := os.Getenv("APP_HEALTH_PATH"); path != "" {
 		cfg.HealthCheck = &overseer.HealthCheck{Path: path, Interval: 200 * time.Millisecond, Timeout: time.Second, Failures: 3}
 	}
