@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/signal"
 	"time"
+
+	"github.com/seed-710818af/overseer/internal/sockets"
 )
 
 // runMaster becomes the master: it opens the sockets (or inherits them
@@ -66,6 +68,10 @@ func startMaster(c *Config, h *handover, sp *spawner) error {
 	m.closeSockets = socks.close
 	startReaper(log)
 	m.notify = newNotifier(log)
+	if store := fdStoreOffered() || c.FDStore; store && h == nil {
+		// A re-executed image's sockets are in the store already.
+		m.notify.storeFDs(socks.set.Descriptors(), sockets.StoreNames(c.addrs))
+	}
 	m.sink = newEventSink(c.OnEvent, log)
 	watchdog := watchdogInterval()
 	signals := append(forwardedSignals, c.RestartSignal)

@@ -126,6 +126,14 @@ type Config struct {
 	// forwarded to the child. It must differ from RestartSignal. Unset by
 	// default: every signal jpillora/overseer forwards keeps its meaning.
 	ReexecSignal os.Signal
+	// FDStore hands the listening sockets to systemd's file descriptor
+	// store (FDSTORE=1 on NOTIFY_SOCKET), so that a master systemd starts
+	// again after a crash or SIGKILL gets them back (LISTEN_FDS) and
+	// clients wait in the socket's queue meanwhile instead of being
+	// refused. It needs FileDescriptorStoreMax= in the unit (see
+	// docs/operations.md). Under systemd 254 and later, which tells the
+	// service its store size ($FDSTORE), this happens without the field.
+	FDStore bool
 	// Logger receives overseer's structured logs. Defaults to a text
 	// handler on standard error, at the level Debug and NoWarn select
 	// (warnings and errors when neither is set). Set a logger at

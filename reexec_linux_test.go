@@ -74,7 +74,7 @@ func TestMasterReexecUpgrades(t *testing.T) {
 	slices.Sort(away)
 	ok, _ := l.counts()
 	t.Logf("%d re-execs; master away: min %s, median %s, max %s", len(away), away[0], away[len(away)/2], away[len(away)-1])
-	t.Logf("keep-alive clients: %d requests, 0 failed; fresh-connection clients: %s", ok, probes.describe(reexecWindows(s.log())))
+	t.Logf("keep-alive clients: %d requests, 0 failed; fresh-connection clients: %s", ok, probes.describe("a re-exec", reexecWindows(s.log())))
 	t.Logf("master fds after each upgrade: %v", fds)
 	t.Logf("master RSS KiB after each upgrade: %v", rss)
 }
@@ -260,8 +260,8 @@ func (p *probe) stop() *probe {
 func (p *probe) failed() int { return len(p.errs) }
 
 // describe summarises the latencies of all requests and of those that
-// overlapped a re-exec window.
-func (p *probe) describe(windows [][2]time.Time) string {
+// overlapped one of windows, which are what label names.
+func (p *probe) describe(label string, windows [][2]time.Time) string {
 	var all, during []time.Duration
 	for _, r := range p.reqs {
 		all = append(all, r.dur)
@@ -279,5 +279,5 @@ func (p *probe) describe(windows [][2]time.Time) string {
 		slices.Sort(d)
 		return fmt.Sprintf("%d requests, median %s, p99 %s, max %s", len(d), d[len(d)/2].Round(time.Microsecond), d[len(d)*99/100].Round(time.Microsecond), d[len(d)-1].Round(time.Microsecond))
 	}
-	return fmt.Sprintf("%d failed; all: %s; overlapping a re-exec (%d windows): %s", len(p.errs), q(all), len(windows), q(during))
+	return fmt.Sprintf("%d failed; all: %s; overlapping %s (%d): %s", len(p.errs), q(all), label, len(windows), q(during))
 }

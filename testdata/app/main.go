@@ -79,6 +79,7 @@ func main() {
 		cfg.ReexecSignal = syscall.SIGWINCH
 	}
 	cfg.NoMasterReexec = os.Getenv("APP_NO_MASTER_REEXEC") != ""
+	cfg.FDStore = os.Getenv("APP_FDSTORE") != ""
 	if path := os.Getenv("APP_HEALTH_PATH"); path != "" {
 		cfg.HealthCheck = &overseer.HealthCheck{Path: path, Interval: 200 * time.Millisecond, Timeout: time.Second, Failures: 3}
 	}
