@@ -83,7 +83,7 @@ func startMaster(c *Config, h *handover, sp *spawner) error {
 		sigs = make(chan os.Signal, 16)
 	}
 	signal.Notify(sigs, signals...)
-	m.reexec = &processReexecer{binPath: bin.path, sockets: socks, spawner: sp, inbox: inbox, timeout: c.SanityCheckTimeout, sigs: sigs, signals: signals, keepEnv: keepEnv, log: log}
+	m.reexec = &processReexecer{binPath: bin.path, sockets: socks, spawner: sp, inbox: inbox, timeout: c.SanityCheckTimeout, sigs: sigs, signals: signals, keepEnv: keepEnv, sink: m.sink}
 	if c.HealthCheck != nil {
 		m.health = newHealthChecker(*c.HealthCheck, socks.files, inbox).start
 	}

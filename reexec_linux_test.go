@@ -3,6 +3,7 @@ package overseer_test
 import (
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -27,7 +28,8 @@ import (
 // latency of requests made meanwhile.
 func TestMasterReexecUpgrades(t *testing.T) {
 	const upgrades = 20
-	s := startService(t, options{watch: true, env: []string{"APP_PROBATION=200ms"}})
+	events := filepath.Join(t.TempDir(), "events")
+	s := startService(t, options{watch: true, env: []string{"APP_PROBATION=200ms", "APP_EVENTS_FILE=" + events}})
 	master := s.cmd.Process.Pid
 	l := startLoad(s.addr, 32, true, "/", 120*time.Second)
 	p := startProbe(s.addr, 4, 120*time.Second)
@@ -66,6 +68,15 @@ func TestMasterReexecUpgrades(t *testing.T) {
 	}
 	if last, base := rss[len(rss)-1], rss[1]; last > base*3/2+2048 {
 		t.Errorf("master RSS grew from %d to %d KiB over %d re-execs: %v", base, last, upgrades, rss)
+	}
+	// OnEvent saw every proof (delivered before each exec) and every
+	// re-exec (from the new image).
+	kinds := strings.Join(eventKinds(events), " ")
+	if n := strings.Count(kinds, "upgrade-proven"); n != upgrades {
+		t.Errorf("%d upgrade-proven events, want %d", n, upgrades)
+	}
+	if n := strings.Count(kinds, "master-reexec"); n != upgrades {
+		t.Errorf("%d master-reexec events, want %d", n, upgrades)
 	}
 	away := reexecAway(s.log())
 	if len(away) < upgrades {
@@ -139,6 +150,27 @@ func TestMasterReexecOnSignal(t *testing.T) {
 	if code := s.wait(15 * time.Second); code != 0 {
 		t.Errorf("master exited %d after SIGTERM, want 0", code)
 	}
+}
+
+// TestMasterReexecKilled: after re-execs, with an adopted child and one the
+// new image started, SIGKILL of the master still takes the child down
+// (its parent-death signal is tied to the thread every image starts
+// children from, and no re-exec fired it).
+func TestMasterReexecKilled(t *testing.T) {
+	s := startService(t, options{env: []string{"APP_REEXEC_SIGNAL=1"}})
+	first := s.mustGet("/").pid
+	s.signal(syscall.SIGWINCH)
+	s.waitLog("child adopted", 15*time.Second)
+	second := s.restartAndWait(first).pid
+	s.signal(syscall.SIGWINCH)
+	waitFor(t, 15*time.Second, "the second re-exec", func() bool { return strings.Count(s.log(), "child adopted") >= 2 })
+	if r := s.mustGet("/"); r.pid != second {
+		t.Fatalf("serving from %d after the re-exec, want the same child %d", r.pid, second)
+	}
+	if err := syscall.Kill(s.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, second, 15*time.Second)
 }
 
 // rssKiB returns pid's resident set size.

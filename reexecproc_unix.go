@@ -4,7 +4,6 @@ package overseer
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -25,7 +24,7 @@ type processReexecer struct {
 	sigs    chan os.Signal
 	signals []os.Signal // what sigs is notified of
 	keepEnv []string    // variables the master took out of its environment that the next image needs (systemd's)
-	log     *slog.Logger
+	sink    *eventSink  // flushed before the exec
 }
 
 // startCheck dry-runs the binary's master start-up on a goroutine of its
@@ -66,6 +65,7 @@ func (r *processReexecer) exec(h *handover, c *childProcess) error {
 	}
 	env := append(environWithout(envReexec, envMasterCheck), r.keepEnv...)
 	env = append(env, envReexec+"="+desc)
+	r.sink.flush(time.Second)
 	signal.Ignore(r.signals...)
 	err = r.spawner.exec(func() error { return syscall.Exec(r.binPath, os.Args, env) })
 	signal.Notify(r.sigs, r.signals...)
