@@ -39,6 +39,7 @@ var variants = map[string][2]string{
 	"crashlater":  {"crashlater", "crashlater"},
 	"unhealthy":   {"unhealthy", "unhealthy"},
 	"masterpanic": {"masterpanic", "masterpanic"},
+	"addrs":       {"addrs", "addrs"},
 }
 
 func TestMain(m *testing.M) {

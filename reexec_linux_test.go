@@ -152,6 +152,38 @@ func TestMasterReexecOnSignal(t *testing.T) {
 	}
 }
 
+// TestMasterReexecAddresses: addresses cannot change across a re-exec.
+// The same address written differently is logged and the inherited socket
+// keeps serving; another number of addresses fails the dry run, and the
+// master is not re-executed.
+func TestMasterReexecAddresses(t *testing.T) {
+	t.Run("changed", func(t *testing.T) {
+		s := startService(t, options{env: []string{"APP_REEXEC_SIGNAL=1"}})
+		child := s.mustGet("/").pid
+		s.replaceBinary("addrs")
+		s.signal(syscall.SIGWINCH)
+		s.waitLog("child adopted", 15*time.Second)
+		s.waitLog("Config.Addresses changed across the master's re-exec; the inherited socket keeps serving", time.Second)
+		if r := s.restartAndWait(child); r.version != "addrs" {
+			t.Errorf("serving %s after a restart, want the new binary", r.version)
+		}
+	})
+	t.Run("added", func(t *testing.T) {
+		s := startService(t, options{env: []string{"APP_REEXEC_SIGNAL=1", "APP_SECOND_ADDR=127.0.0.1:0"}})
+		master := s.cmd.Process.Pid
+		child := s.mustGet("/").pid
+		s.replaceBinary("addrs")
+		s.signal(syscall.SIGWINCH)
+		s.waitLog("addresses cannot change across a re-exec", 15*time.Second)
+		if r := s.mustGet("/"); r.pid != child {
+			t.Errorf("child changed from %d to %d", child, r.pid)
+		}
+		if exe, _ := proc(master).exe(); exe == s.bin {
+			t.Errorf("the master was re-executed")
+		}
+	})
+}
+
 // TestMasterReexecKilled: after re-execs, with an adopted child and one the
 // new image started, SIGKILL of the master still takes the child down
 // (its parent-death signal is tied to the thread every image starts

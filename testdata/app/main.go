@@ -32,7 +32,8 @@ var (
 	// "crashlater" (serves, then exits 3 after APP_CRASH_AFTER, default
 	// 1s), "unhealthy" (serves, but /healthz answers 500), "masterpanic"
 	// (panics at start-up as a master, including the dry run of a master
-	// re-exec; its children and sanity checks are fine).
+	// re-exec; its children and sanity checks are fine), "addrs" (listens
+	// on APP_ADDR written differently, plus APP_SECOND_ADDR if set).
 	mode = ""
 )
 
@@ -74,6 +75,13 @@ func main() {
 	}
 	if d := envDuration("APP_PROBATION"); d != 0 {
 		cfg.ProbationPeriod = d
+	}
+	if mode == "addrs" {
+		cfg.Address = ""
+		cfg.Addresses = []string{"tcp://" + os.Getenv("APP_ADDR")}
+		if a := os.Getenv("APP_SECOND_ADDR"); a != "" {
+			cfg.Addresses = append(cfg.Addresses, a)
+		}
 	}
 	if os.Getenv("APP_REEXEC_SIGNAL") != "" {
 		cfg.ReexecSignal = syscall.SIGWINCH
