@@ -41,6 +41,7 @@ func runChild(c *Config) error {
 		return err
 	}
 	setRestarter(ch.requestRestart)
+	setReexecRequester(func() { ch.send(msgReexec) })
 	go ch.watchMaster()
 	go ch.watchSignals()
 	go ch.watchAccepting()

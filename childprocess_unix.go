@@ -22,8 +22,9 @@ type childProcess struct {
 	binID   string
 	started time.Time
 	log     *slog.Logger
-	proc    process // set by launch
-	pid     int     // set by launch
+	proc    process  // set by launch
+	pid     int      // set by launch
+	ctl     *os.File // the master's end of its control channel; set by launch, nil in the loop's tests
 
 	readyAt    time.Time // when it reported ready; zero before
 	drainAt    time.Time // when it was told to drain; zero before
@@ -102,6 +103,7 @@ func (l *processLauncher) launch(c *childProcess) error {
 	c.proc, c.pid = cmd.Process, cmd.Process.Pid
 	c.log = c.log.With("child_pid", cmd.Process.Pid)
 	ownPids.add(cmd.Process.Pid)
+	c.ctl = masterEnd
 	go readControl(masterEnd, c, l.inbox)
 	go func() {
 		awaitExit(cmd.Process.Pid)
@@ -143,6 +145,8 @@ func readControl(ctl io.ReadCloser, c *childProcess, inbox chan<- loopMsg) {
 			inbox <- readyMsg{child: c}
 		case msgRestart:
 			inbox <- restartMsg{reason: fmt.Sprintf("Restart() called in child %d", c.id)}
+		case msgReexec:
+			inbox <- reexecMsg{reason: fmt.Sprintf("ReexecMaster() called in child %d", c.id)}
 		default:
 			c.log.Warn("unknown control message from child", "msg", msg)
 		}
@@ -160,6 +164,7 @@ type spawner struct {
 
 type spawnRequest struct {
 	cmd  *exec.Cmd
+	exec func() error // instead of cmd: run this on the spawner's thread (the master's execve)
 	done chan error
 }
 
@@ -168,11 +173,34 @@ func newSpawner() *spawner {
 	s := &spawner{requests: make(chan spawnRequest)}
 	go func() {
 		runtime.LockOSThread() // never unlocked: this thread lives as long as the process
-		for r := range s.requests {
-			r.done <- startRetryingTextBusy(r.cmd)
-		}
+		s.serve()
 	}()
 	return s
+}
+
+// serve starts processes for the spawner's requests, forever, on the
+// calling goroutine, which must be locked to its thread. A master image
+// that came from a re-exec serves on its main goroutine (see
+// reexecinit_unix.go).
+func (s *spawner) serve() {
+	for r := range s.requests {
+		if r.exec != nil {
+			r.done <- r.exec()
+			continue
+		}
+		r.done <- startRetryingTextBusy(r.cmd)
+	}
+}
+
+// exec runs fn, the master's execve, on the spawner's thread. Every child
+// was started from this thread, and on Linux a child's parent-death
+// signal fires when the thread that started it ends: execve ends every
+// thread but the one that calls it, which carries on as the new image's
+// main thread.
+func (s *spawner) exec(fn func() error) error {
+	done := make(chan error, 1)
+	s.requests <- spawnRequest{exec: fn, done: done}
+	return <-done
 }
 
 // start starts cmd on the spawner's thread.

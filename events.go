@@ -47,6 +47,14 @@ const (
 	// EventUpgradeProven: the release finished its probation (BinaryID);
 	// it is now the one a rollback returns to.
 	EventUpgradeProven EventKind = "upgrade-proven"
+	// EventMasterReexec: the master re-executed itself in place and
+	// adopted the running child (BinaryID: the binary it now runs;
+	// Duration: how long the master was away; Reason says why).
+	EventMasterReexec EventKind = "master-reexec"
+	// EventMasterReexecFailed: a re-exec of the master was refused (its
+	// dry run failed) or execve failed (Err); the master keeps running
+	// the old binary and the child is untouched.
+	EventMasterReexecFailed EventKind = "master-reexec-failed"
 	// EventCrashRestart: under a CrashPolicy, a child that crashed is about
 	// to be replaced (Duration: the backoff before the new start).
 	EventCrashRestart EventKind = "crash-restart"

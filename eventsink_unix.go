@@ -4,6 +4,7 @@ package overseer
 
 import (
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -11,8 +12,9 @@ import (
 // so neither the event loop nor the fetcher ever waits for the callback.
 // A nil *eventSink discards events. emit is safe for concurrent use.
 type eventSink struct {
-	ch  chan Event
-	log *slog.Logger
+	ch      chan Event
+	log     *slog.Logger
+	pending atomic.Int64 // emitted and not yet delivered
 }
 
 // eventBacklog is how many undelivered events are kept before dropping.
@@ -27,6 +29,7 @@ func newEventSink(fn func(Event), log *slog.Logger) *eventSink {
 	go func() {
 		for e := range s.ch {
 			fn(e)
+			s.pending.Add(-1)
 		}
 	}()
 	return s
@@ -38,10 +41,25 @@ func (s *eventSink) emit(e Event) {
 		return
 	}
 	e.Time = time.Now()
+	s.pending.Add(1)
 	select {
 	case s.ch <- e:
 	default:
+		s.pending.Add(-1)
 		s.log.Warn("OnEvent is not keeping up; event dropped", "kind", e.Kind)
+	}
+}
+
+// flush waits, at most timeout, until every event emitted so far has been
+// delivered: the master calls it before it re-executes itself, which
+// would lose what is still queued.
+func (s *eventSink) flush(timeout time.Duration) {
+	if s == nil {
+		return
+	}
+	deadline := time.Now().Add(timeout)
+	for s.pending.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
 	}
 }
 

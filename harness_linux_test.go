@@ -28,16 +28,18 @@ var runDir string
 
 // variants are the builds of testdata/app, by name: "-X main.version=… -X main.mode=…".
 var variants = map[string][2]string{
-	"v1":         {"v1", ""},
-	"v2":         {"v2", ""},
-	"v3":         {"v3", ""},
-	"crash":      {"crash", "crash"},
-	"noready":    {"noready", "noready"},
-	"failcheck":  {"failcheck", "failcheck"},
-	"hangcheck":  {"hangcheck", "hangcheck"},
-	"noisy":      {"noisy", "noisy"},
-	"crashlater": {"crashlater", "crashlater"},
-	"unhealthy":  {"unhealthy", "unhealthy"},
+	"v1":          {"v1", ""},
+	"v2":          {"v2", ""},
+	"v3":          {"v3", ""},
+	"crash":       {"crash", "crash"},
+	"noready":     {"noready", "noready"},
+	"failcheck":   {"failcheck", "failcheck"},
+	"hangcheck":   {"hangcheck", "hangcheck"},
+	"noisy":       {"noisy", "noisy"},
+	"crashlater":  {"crashlater", "crashlater"},
+	"unhealthy":   {"unhealthy", "unhealthy"},
+	"masterpanic": {"masterpanic", "masterpanic"},
+	"addrs":       {"addrs", "addrs"},
 }
 
 func TestMain(m *testing.M) {

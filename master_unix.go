@@ -81,6 +81,8 @@ type master struct {
 	sink         *eventSink     // Config.OnEvent; nil when unset
 	trimmer      *memoryTrimmer
 	health       func(inst *installed) (stop func()) // starts Config.HealthCheck; nil without one
+	reexec       reexecer                            // re-executes the master; nil where it cannot
+	imageID      string                              // the binary this master image runs
 
 	// Owned by the event loop.
 	nextID      int
@@ -95,6 +97,10 @@ type master struct {
 	exitCode    int                    // what the master exits with once stopping
 	failed      int                    // failed starts in a row, under a CrashPolicy
 	cancelCrash func()                 // cancels a scheduled crash restart; nil if none
+
+	reexecWanted   string // why a re-exec was asked for; "" if none (see reexec_unix.go)
+	reexecChecking bool   // its dry run is under way
+	reexecRefused  string // a binary whose dry run failed: not re-executed into after a proof
 }
 
 // restart is a restart under way.
@@ -115,6 +121,7 @@ func newMaster(c *Config, log *slog.Logger, bin *binary) *master {
 		log:          log,
 		bin:          bin,
 		closeSockets: func() {},
+		imageID:      bin.currentID(),
 		trimmer:      newMemoryTrimmer(),
 		draining:     make(map[*childProcess]bool),
 	}
@@ -174,7 +181,12 @@ func (m *master) handle(msg loopMsg) (done bool) {
 		m.onProbationEnd(e.inst)
 	case healthMsg:
 		m.onHealth(e.inst, e.err)
+	case reexecMsg:
+		m.askReexec(e.reason)
+	case reexecCheckedMsg:
+		m.onReexecChecked(e)
 	}
+	m.maybeReexec()
 	return m.stopping && m.active == nil && m.pending == nil && len(m.draining) == 0
 }
 
@@ -182,6 +194,10 @@ func (m *master) handle(msg loopMsg) (done bool) {
 func (m *master) onSignal(s os.Signal) {
 	if s == m.cfg.RestartSignal {
 		m.onRestart("signal " + s.String())
+		return
+	}
+	if m.cfg.ReexecSignal != nil && s == m.cfg.ReexecSignal {
+		m.askReexec("signal " + s.String())
 		return
 	}
 	if m.active == nil {

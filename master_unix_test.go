@@ -85,6 +85,18 @@ func (t *testTimers) after(d time.Duration, msg loopMsg) func() {
 // newLoopHarness starts a master on a real binary file holding "v1".
 func newLoopHarness(t *testing.T, configure func(*Config)) *loopHarness {
 	t.Helper()
+	h := newIdleLoopHarness(t, configure)
+	if err := h.m.start(nil); err != nil {
+		t.Fatal(err)
+	}
+	h.collect()
+	return h
+}
+
+// newIdleLoopHarness is newLoopHarness before the master starts its
+// first child.
+func newIdleLoopHarness(t *testing.T, configure func(*Config)) *loopHarness {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app")
 	if err := os.WriteFile(path, []byte("v1"), 0o755); err != nil {
@@ -123,10 +135,6 @@ func newLoopHarness(t *testing.T, configure func(*Config)) *loopHarness {
 	}
 	t.Cleanup(func() { tx.Close() })
 	h.notifyRx, h.m.notify = rx, &notifier{conn: tx, log: c.Logger}
-	if err := h.m.start(nil); err != nil {
-		t.Fatal(err)
-	}
-	h.collect()
 	return h
 }
 

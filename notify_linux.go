@@ -49,6 +49,55 @@ func (n *notifier) send(lines ...string) {
 	}
 }
 
+// storeFDs hands copies of fds to systemd's file descriptor store, each
+// under its name (FDNAME applies to a whole message, hence one message
+// per descriptor). FDPOLL=0: a listening socket is never "hung up", and
+// systemd should not watch it. A failure is logged: the service runs on,
+// without sockets that survive a crash of the master.
+func (n *notifier) storeFDs(fds []int, names []string) {
+	if n == nil {
+		return
+	}
+	for i, fd := range fds {
+		msg := "FDSTORE=1\nFDPOLL=0\nFDNAME=" + names[i]
+		if err := n.sendRights(msg, fd); err != nil {
+			n.log.Warn("cannot hand a socket to systemd's file descriptor store (is FileDescriptorStoreMax= set?)", "fd_name", names[i], "err", err)
+			continue
+		}
+		n.log.Info("socket handed to systemd's file descriptor store", "fd_name", names[i])
+	}
+}
+
+// sendRights sends msg with a copy of fd attached (SCM_RIGHTS). The
+// connection is connected, which net's WriteMsgUnix refuses for a
+// datagram socket, hence sendmsg on the descriptor.
+func (n *notifier) sendRights(msg string, fd int) error {
+	raw, err := n.conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var sendErr error
+	err = raw.Write(func(s uintptr) bool {
+		sendErr = unix.Sendmsg(int(s), []byte(msg), unix.UnixRights(fd), nil, 0)
+		return sendErr != unix.EAGAIN
+	})
+	if err != nil {
+		return err
+	}
+	return sendErr
+}
+
+// fdStoreOffered reports whether systemd says it keeps descriptors for
+// this service ($FDSTORE, set by systemd 254 and later from
+// FileDescriptorStoreMax=), and removes the variable from the
+// environment.
+func fdStoreOffered() bool {
+	v := os.Getenv("FDSTORE")
+	os.Unsetenv("FDSTORE")
+	n, err := strconv.Atoi(v)
+	return err == nil && n > 0
+}
+
 // reloading tells systemd a restart began, as Type=notify-reload expects.
 func (n *notifier) reloading(status string) {
 	if n == nil {

@@ -124,6 +124,25 @@ type Config struct {
 	// HealthCheck, if set, is run by the master while a release is on
 	// probation; see HealthCheck.
 	HealthCheck *HealthCheck
+	// NoMasterReexec keeps the master on the binary it started from. By
+	// default, once an upgraded release is proven (see ProbationPeriod),
+	// the master re-executes itself on it in place (execve: same PID, same
+	// sockets, the running child adopted, not restarted), after a dry run
+	// of the new binary's master start-up; see ReexecMaster.
+	NoMasterReexec bool
+	// ReexecSignal, if set, makes the master re-execute itself on the
+	// binary on disk, as ReexecMaster does; the signal is then not
+	// forwarded to the child. It must differ from RestartSignal. Unset by
+	// default: every signal jpillora/overseer forwards keeps its meaning.
+	ReexecSignal os.Signal
+	// FDStore hands the listening sockets to systemd's file descriptor
+	// store (FDSTORE=1 on NOTIFY_SOCKET), so that a master systemd starts
+	// again after a crash or SIGKILL gets them back (LISTEN_FDS) and
+	// clients wait in the socket's queue meanwhile instead of being
+	// refused. It needs FileDescriptorStoreMax= in the unit (see
+	// docs/operations.md). Under systemd 254 and later, which tells the
+	// service its store size ($FDSTORE), this happens without the field.
+	FDStore bool
 	// Logger receives overseer's structured logs. Defaults to a text
 	// handler on standard error, at the level Debug and NoWarn select
 	// (warnings and errors when neither is set). Set a logger at
@@ -201,6 +220,9 @@ func (c *Config) validate() error {
 	if c.RestartSignal == nil {
 		c.RestartSignal = SIGUSR2
 	}
+	if c.ReexecSignal != nil && c.ReexecSignal == c.RestartSignal {
+		return errors.New("overseer: Config.ReexecSignal must differ from RestartSignal")
+	}
 	if c.TerminateTimeout <= 0 {
 		c.TerminateTimeout = defaultTerminateTimeout
 	}
@@ -277,6 +299,9 @@ func runErr(c *Config) error {
 	}
 	if !supported {
 		return fmt.Errorf("overseer: handover is not supported on %s", platform)
+	}
+	if answerMasterCheck(c) {
+		os.Exit(0)
 	}
 	if isChild() {
 		return runChild(c)

@@ -19,3 +19,8 @@ func childSysProcAttr() *syscall.SysProcAttr {
 func checkSysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
+
+// onMainThread reports whether the calling goroutine runs on the
+// process's main thread, the one a child adopted across a re-exec has as
+// its parent thread.
+func onMainThread() bool { return syscall.Gettid() == syscall.Getpid() }

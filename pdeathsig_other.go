@@ -16,3 +16,7 @@ func childSysProcAttr() *syscall.SysProcAttr {
 func checkSysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{}
 }
+
+// onMainThread: without a parent-death signal, which thread starts a
+// child does not matter.
+func onMainThread() bool { return true }

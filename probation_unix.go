@@ -73,6 +73,7 @@ func (m *master) proven(inst *installed) {
 	m.sink.emit(Event{Kind: EventUpgradeProven, BinaryID: inst.id})
 	m.notify.send("STATUS=" + m.status())
 	m.afterRestart()
+	m.reexecAfterProof(inst)
 }
 
 // onHealth counts a health check's result for the release on probation.

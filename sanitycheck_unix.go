@@ -22,17 +22,25 @@ import (
 // last few KiB) for the error message.
 func checkBinary(path string, timeout time.Duration) error {
 	token := newToken()
+	return runCheck("sanity check", path, timeout, token, envCheck+"="+token)
+}
+
+// runCheck runs the binary at path with this process's arguments and
+// env added to its environment, and waits for it to write token to
+// descriptor 3 (envCheckFD) and exit 0 within timeout. what names the
+// check in errors.
+func runCheck(what, path string, timeout time.Duration, token string, env ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 
 	r, w, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("sanity check: pipe: %w", err)
+		return fmt.Errorf("%s: pipe: %w", what, err)
 	}
 	defer r.Close()
 	output := &tailBuffer{max: 4 << 10}
 	cmd := exec.CommandContext(ctx, path, os.Args[1:]...)
-	cmd.Env = append(childlessEnviron(), envCheck+"="+token, fmt.Sprintf("%s=%d", envCheckFD, ctlFD))
+	cmd.Env = append(append(childlessEnviron(), env...), fmt.Sprintf("%s=%d", envCheckFD, ctlFD))
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.Stdout, cmd.Stderr = output, output
 	cmd.WaitDelay = time.Second
@@ -40,7 +48,7 @@ func checkBinary(path string, timeout time.Duration) error {
 	err = startRetryingTextBusy(cmd)
 	w.Close()
 	if err != nil {
-		return fmt.Errorf("sanity check: cannot execute %s: %w", path, err)
+		return fmt.Errorf("%s: cannot execute %s: %w", what, path, err)
 	}
 	ownPids.add(cmd.Process.Pid)
 	defer ownPids.remove(cmd.Process.Pid)
@@ -58,11 +66,11 @@ func checkBinary(path string, timeout time.Duration) error {
 	}
 	switch {
 	case ctx.Err() != nil:
-		return fmt.Errorf("sanity check: %s did not answer within %s (does it call overseer.Run or overseer.SanityCheck before blocking?)%s", path, timeout, output.describe())
+		return fmt.Errorf("%s: %s did not answer within %s (does it call overseer.Run or overseer.SanityCheck before blocking?)%s", what, path, timeout, output.describe())
 	case waitErr != nil:
-		return fmt.Errorf("sanity check: %s failed: %w%s", path, waitErr, output.describe())
+		return fmt.Errorf("%s: %s failed: %w%s", what, path, waitErr, output.describe())
 	case string(got) != token:
-		return fmt.Errorf("sanity check: %s exited without answering (is it built with overseer, and does it call overseer.Run?)%s", path, output.describe())
+		return fmt.Errorf("%s: %s exited without answering (is it built with overseer, and does it call overseer.Run?)%s", what, path, output.describe())
 	}
 	return nil
 }

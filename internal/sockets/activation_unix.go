@@ -22,7 +22,10 @@ import (
 //
 //  1. has the name the address gives with "?name=NAME" (systemd's
 //     FileDescriptorName=, which cannot contain a colon, so an address is
-//     named by this parameter rather than by its own text), or else
+//     named by this parameter rather than by its own text), or, for an
+//     address without one, the name its socket had in systemd's file
+//     descriptor store ("overseer-" and its index, see fdstore_unix.go),
+//     or else
 //  2. has the same kind and local address: a TCP or UDP socket bound to
 //     the address's IP (an unspecified host such as ":80" matches 0.0.0.0
 //     or [::]) and port (a configured port 0 never matches by address), a
@@ -123,7 +126,7 @@ func matchActivated(addrs []Addr, passed []*activatedSocket) []int {
 	}
 	for i, a := range addrs {
 		for j, p := range passed {
-			if !taken[j] && a.name != "" && p.name == a.name && p.stream == a.stream() {
+			if !taken[j] && p.stream == a.stream() && (a.name != "" && p.name == a.name || a.name == "" && storedIndex(p.name) == i) {
 				assigned[i], taken[j] = j, true
 				break
 			}

@@ -66,6 +66,11 @@ func Open(addrs List, log *slog.Logger) (*Set, error) {
 	for i, a := range addrs {
 		if j := assigned[i]; j >= 0 {
 			log.Info("using a socket passed by systemd", "address", a.raw, "fd_name", passed[j].name, "local", sockaddrString(passed[j].local))
+			if passed[j].stream && storedIndex(passed[j].name) == i {
+				if err := relistenFile(passed[j].file); err != nil {
+					log.Warn("cannot restore the accept queue of a socket from systemd's store", "address", a.raw, "err", err)
+				}
+			}
 			set.files = append(set.files, passed[j].file)
 			passed[j].file = nil
 			continue

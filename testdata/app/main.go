@@ -30,7 +30,10 @@ var (
 	// start), "noready" (never accepts), "failcheck" (exits 2 before Run),
 	// "hangcheck" (blocks before Run), "noisy" (prints before Run),
 	// "crashlater" (serves, then exits 3 after APP_CRASH_AFTER, default
-	// 1s), "unhealthy" (serves, but /healthz answers 500).
+	// 1s), "unhealthy" (serves, but /healthz answers 500), "masterpanic"
+	// (panics at start-up as a master, including the dry run of a master
+	// re-exec; its children and sanity checks are fine), "addrs" (listens
+	// on APP_ADDR written differently, plus APP_SECOND_ADDR if set).
 	mode = ""
 )
 
@@ -41,6 +44,9 @@ func main() {
 			fmt.Fprintln(f, version)
 			f.Close()
 		}
+	}
+	if mode == "masterpanic" && os.Getenv("OVERSEER_CHILD_ID") == "" && os.Getenv("OVERSEER_BIN_CHECK") == "" {
+		panic("masterpanic: this binary cannot start as a master")
 	}
 	switch mode {
 	case "failcheck":
@@ -70,6 +76,18 @@ func main() {
 	if d := envDuration("APP_PROBATION"); d != 0 {
 		cfg.ProbationPeriod = d
 	}
+	if mode == "addrs" {
+		cfg.Address = ""
+		cfg.Addresses = []string{"tcp://" + os.Getenv("APP_ADDR")}
+		if a := os.Getenv("APP_SECOND_ADDR"); a != "" {
+			cfg.Addresses = append(cfg.Addresses, a)
+		}
+	}
+	if os.Getenv("APP_REEXEC_SIGNAL") != "" {
+		cfg.ReexecSignal = syscall.SIGWINCH
+	}
+	cfg.NoMasterReexec = os.Getenv("APP_NO_MASTER_REEXEC") != ""
+	cfg.FDStore = os.Getenv("APP_FDSTORE") != ""
 	if path := os.Getenv("APP_HEALTH_PATH"); path != "" {
 		cfg.HealthCheck = &overseer.HealthCheck{Path: path, Interval: 200 * time.Millisecond, Timeout: time.Second, Failures: 3}
 	}
