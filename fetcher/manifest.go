@@ -89,7 +89,7 @@ type Manifest struct {
 	log     *slog.Logger
 	inited  bool
 	mu      sync.Mutex
-	newest  time.Time         // signing time of the newest manifest whose asset was delivered
+	newest  time.Time        // signing time of the newest manifest whose asset was delivered
 	pending *manifest.Signed // accepted, not yet delivered: retried at the next poll
 }
 
