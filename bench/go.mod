@@ -5,6 +5,7 @@ go 1.24
 replace github.com/seed-710818af/overseer => ../
 
 require (
+	aead.dev/minisign v0.3.0
 	github.com/cloudflare/tableflip v1.2.3
 	github.com/jpillora/overseer v1.1.6
 	github.com/seed-710818af/overseer v0.0.0-00010101000000-000000000000
@@ -12,7 +13,6 @@ require (
 )
 
 require (
-	aead.dev/minisign v0.3.0 // indirect
 	codeberg.org/go-fonts/liberation v0.4.1 // indirect
 	codeberg.org/go-latex/latex v0.0.1 // indirect
 	codeberg.org/go-pdf/fpdf v0.10.0 // indirect

@@ -3,6 +3,7 @@ module github.com/seed-710818af/overseer/fetcher/s3
 go 1.24
 
 require (
+	aead.dev/minisign v0.3.0
 	github.com/aws/aws-sdk-go-v2 v1.47.7
 	github.com/aws/aws-sdk-go-v2/config v1.33.15
 	github.com/aws/aws-sdk-go-v2/credentials v1.20.15
@@ -25,6 +26,8 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/ssooidc v1.44.3 // indirect
 	github.com/aws/aws-sdk-go-v2/service/sts v1.51.8 // indirect
 	github.com/aws/smithy-go v1.28.8 // indirect
+	golang.org/x/crypto v0.31.0 // indirect
+	golang.org/x/sys v0.30.0 // indirect
 )
 
 replace github.com/seed-710818af/overseer => ../..
