@@ -199,3 +199,31 @@ func TestFleetManifestRefusalsKeepServing(t *testing.T) {
 
 // platformKey is this platform's key in a manifest's assets.
 func platformKey() string { return runtime.GOOS + "/" + runtime.GOARCH }
+
+// TestFleetRolledBackReleaseIsNotTakenAgain: a release taken through the
+// manifest that crashes during probation is rolled back, and the same
+// manifest, re-signed and widened, does not bring it back: the host
+// refuses it from the master's quarantine without downloading it.
+func TestFleetRolledBackReleaseIsNotTakenAgain(t *testing.T) {
+	f := newFleetStore(t)
+	bad := f.asset("crashlater")
+	s := startService(t, options{env: []string{"APP_MANIFEST_URL=" + f.url, "APP_PUBLIC_KEY=" + f.key.public, "APP_PROBATION=30s", "APP_CRASH_AFTER=1s"}})
+	v1 := fileHash(t, s.bin)
+	f.publish(release("v2", 100, bad), time.Time{}, nil)
+	s.waitServing("crashlater", 20*time.Second)
+	s.waitLog("upgrade rolled back", 20*time.Second)
+	s.waitServing("v1", 20*time.Second)
+
+	f.publish(release("v2", 100, bad), time.Time{}, nil) // re-signed: newer
+	s.waitLog("release refused: quarantined on this host", 20*time.Second)
+	time.Sleep(time.Second)
+	if r := s.mustGet("/"); r.version != "v1" {
+		t.Fatalf("serving %s after the rolled-back release was republished", r.version)
+	}
+	if fileHash(t, s.bin) != v1 {
+		t.Fatal("the binary on disk changed")
+	}
+	if n := strings.Count(s.log(), "fetcher.Manifest: taking release"); n != 1 {
+		t.Errorf("the release was taken %d times, want once", n)
+	}
+}
