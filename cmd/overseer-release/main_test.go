@@ -136,12 +136,19 @@ func TestPublishRefusals(t *testing.T) {
 	if err := run([]string{"-key", sec, "-version", "v1", "-dist", dist}); err == nil || !strings.Contains(err.Error(), "MINISIGN_PASSWORD") {
 		t.Fatalf("no password: %v", err)
 	}
+	if err := run([]string{"-key", sec, "-W", "-version", "v1", "-dist", dist}); err == nil || !strings.Contains(err.Error(), "encrypted") {
+		t.Fatalf("-W with an encrypted key: %v", err)
+	}
 	if _, err := os.Stat(filepath.Join(dist, "manifest.json")); err == nil {
 		t.Fatal("a manifest was written without a key")
 	}
-	t.Setenv("MINISIGN_PASSWORD", "pw")
-	if err := run([]string{"-key", sec, "-version", "v1", "-dist", dist, "-percent", "0.001"}); err == nil || !strings.Contains(err.Error(), "finer than 0.01") {
+	plainPub, plain := filepath.Join(keys, "w.pub"), filepath.Join(keys, "w.key")
+	minisignCmd(t, "", "-G", "-W", "-p", plainPub, "-s", plain)
+	if err := run([]string{"-key", plain, "-version", "v1", "-dist", dist, "-percent", "0.001"}); err == nil || !strings.Contains(err.Error(), "finer than 0.01") {
 		t.Fatalf("a percentage finer than 0.01: %v", err)
+	}
+	if err := run([]string{"-key", plain, "-version", "v1", "-dist", t.TempDir()}); err == nil || !strings.Contains(err.Error(), "no NAME_OS_ARCH") {
+		t.Fatalf("an empty dist: %v", err)
 	}
 }
 
