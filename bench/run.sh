@@ -5,7 +5,7 @@
 #   ./bench/run.sh                       the full matrix (adds sleep 250ms, 3 rounds)
 #   ./bench/run.sh --soak [N]            N restarts (default 1000) of ours + graceful.Serve
 #   ./bench/run.sh --upgrade             publish → new version serving via fetcher.File
-#   ./bench/run.sh --fleet               10,000 simulated hosts take a staged release (fetcher.Manifest)
+#   ./bench/run.sh --fleet               10,000 simulated hosts take a staged release from HTTP and versitygw
 #
 # Any other arguments after the mode are passed to the driver (see
 # `out/bin/bench -h`). Results go to bench/out/. A variant that fails to
@@ -88,6 +88,11 @@ fleet)
 		echo "run.sh: the fleet simulation does not build" >&2
 		exit 1
 	fi
+	# The S3 store: versitygw, built once into .cache/bin.
+	if ! ../scripts/install-versitygw.sh; then
+		echo "run.sh: versitygw could not be built (scripts/install-versitygw.sh)" >&2
+		exit 1
+	fi
 	;;
 esac
 join() { local IFS=,; echo "$*"; }
@@ -113,7 +118,8 @@ upgrade)
 	rc=$?
 	;;
 fleet)
-	"$BIN/fleet" -out "$OUT/fleet.md" "${extra[@]}"
+	"$BIN/fleet" -out "$OUT/fleet.md" -store http,versitygw \
+		-versitygw "$BENCH_DIR/../.cache/bin/versitygw" "${extra[@]}"
 	rc=$?
 	;;
 esac

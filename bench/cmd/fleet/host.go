@@ -31,11 +31,11 @@ type host struct {
 	refusals   int
 }
 
-// newHost builds a host polling url.
-func newHost(id, url, publicKey, running string, interval time.Duration, client *http.Client) (*host, error) {
+// newHost builds a host polling source.
+func newHost(id string, source fetcher.Interface, publicKey, running string, client *http.Client) (*host, error) {
 	h := &host{id: id, running: running, downloads: map[string]int{}}
 	h.m = &fetcher.Manifest{
-		Source:    &fetcher.HTTP{URL: url, Interval: interval, Client: client},
+		Source:    source,
 		PublicKey: publicKey,
 		HostID:    id,
 		HostName:  id,

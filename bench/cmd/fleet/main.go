@@ -37,6 +37,8 @@ func main() {
 		assetSize = flag.Int("asset-size", 64<<10, "size of the release binary, bytes")
 		waves     = flag.String("waves", "1,10,50,100", "rollout percentages, in order")
 		out       = flag.String("out", "", "also write the report to this file")
+		stores    = flag.String("store", "http", "stores to simulate, comma-separated: http, versitygw")
+		gwBin     = flag.String("versitygw", "", "the versitygw binary (scripts/install-versitygw.sh builds it into .cache/bin)")
 	)
 	flag.Parse()
 	var pcts []float64
@@ -48,21 +50,53 @@ func main() {
 		}
 		pcts = append(pcts, p)
 	}
-	rep, err := simulate(*hosts, *interval, *assetSize, pcts)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "fleet:", err)
-		os.Exit(1)
+	var text strings.Builder
+	violations := 0
+	for _, kind := range strings.Split(*stores, ",") {
+		st, client, err := openStore(strings.TrimSpace(kind), *gwBin)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fleet:", err)
+			os.Exit(1)
+		}
+		begun := time.Now()
+		rep, err := simulate(st, client, *hosts, *interval, *assetSize, pcts)
+		st.close()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fleet:", err)
+			os.Exit(1)
+		}
+		fmt.Fprintf(&text, "%sRun time: %s.\n\n", rep.text, time.Since(begun).Round(time.Second))
+		fmt.Print(rep.text)
+		violations += rep.violations
 	}
-	fmt.Print(rep.text)
 	if *out != "" {
-		if err := os.WriteFile(*out, []byte(rep.text), 0o644); err != nil {
+		if err := os.WriteFile(*out, []byte(text.String()), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "fleet:", err)
 			os.Exit(1)
 		}
 	}
-	if rep.violations > 0 {
+	if violations > 0 {
 		os.Exit(1)
 	}
+}
+
+// openStore starts a store of kind, and the HTTP client its hosts share.
+func openStore(kind, gwBin string) (store, *http.Client, error) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 2048, 2048
+	client := &http.Client{Transport: t}
+	switch kind {
+	case "http":
+		st, err := newHTTPStore(client)
+		return st, client, err
+	case "versitygw":
+		if gwBin == "" {
+			return nil, nil, fmt.Errorf("-store versitygw needs -versitygw: run scripts/install-versitygw.sh, which builds it into .cache/bin")
+		}
+		st, err := newGWStore(gwBin)
+		return st, nil, err
+	}
+	return nil, nil, fmt.Errorf("unknown store %q (want http or versitygw)", kind)
 }
 
 // report is the simulation's outcome.
@@ -87,16 +121,20 @@ func newRelease(version string, size int) release {
 
 // simulation holds the fleet and its store.
 type simulation struct {
-	st       *store
+	st       store
 	priv     minisign.PrivateKey
 	signedAt time.Time
 }
 
 // publish signs and publishes a manifest of r at percent.
 func (s *simulation) publish(r release, percent float64) error {
-	path := "/" + r.version + "/app"
-	s.st.put(path+".minisig", manifest.Sign(s.priv, r.body, "app", time.Now()))
-	s.st.put(path, r.body)
+	path := r.version + "/app"
+	if err := s.st.put(path+".minisig", manifest.Sign(s.priv, r.body, "app", time.Now())); err != nil {
+		return err
+	}
+	if err := s.st.put(path, r.body); err != nil {
+		return err
+	}
 	m := &manifest.Manifest{
 		Format: manifest.Format, Version: r.version, Expires: time.Now().Add(24 * time.Hour),
 		Rollout: &manifest.Rollout{Percent: percent},
@@ -107,40 +145,33 @@ func (s *simulation) publish(r release, percent float64) error {
 		return err
 	}
 	s.signedAt = s.signedAt.Add(time.Minute)
-	s.st.put("/manifest.json.minisig", manifest.Sign(s.priv, data, "manifest.json", s.signedAt))
-	s.st.put("/manifest.json", data)
-	return nil
+	if err := s.st.put("manifest.json.minisig", manifest.Sign(s.priv, data, "manifest.json", s.signedAt)); err != nil {
+		return err
+	}
+	return s.st.put("manifest.json", data)
 }
 
-func simulate(n int, interval time.Duration, assetSize int, pcts []float64) (*report, error) {
+// simulate runs the fleet against st.
+func simulate(st store, client *http.Client, n int, interval time.Duration, assetSize int, pcts []float64) (*report, error) {
 	pub, priv, err := minisign.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
 	}
 	pubText, _ := pub.MarshalText()
-	st, err := newStore()
-	if err != nil {
-		return nil, err
-	}
-	defer st.srv.Close()
 	sim := &simulation{st: st, priv: priv, signedAt: time.Now().Add(-time.Hour)}
 	v1, v2 := newRelease("v1", assetSize), newRelease("v2", assetSize)
 	if err := sim.publish(v1, 100); err != nil {
 		return nil, err
 	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns, t.MaxIdleConnsPerHost = 2048, 2048
-	client := &http.Client{Transport: t}
-
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Fleet simulation\n\n%d hosts (goroutines running fetcher.Manifest over fetcher.HTTP, each with its own host identity), polling http://127.0.0.1 every %s ±10%%, first polls spread over one interval; a %d-byte binary per release.\n\n", n, interval, assetSize)
+	fmt.Fprintf(&b, "# Fleet simulation: %s\n\n%d hosts (goroutines running the real fetcher.Manifest, each with its own host identity), polling every %s ±10%%, first polls spread over one interval; a %d-byte binary per release.\n\n", st.name(), n, interval, assetSize)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	fleet := make([]*host, n)
 	var wg sync.WaitGroup
 	for i := range fleet {
 		id := fmt.Sprintf("sim-%08x", i*2654435761%4294967296)
-		h, err := newHost(id, st.url+"/manifest.json", string(pubText), v1.sha, interval, client)
+		h, err := newHost(id, st.source(interval), string(pubText), v1.sha, client)
 		if err != nil {
 			return nil, err
 		}
@@ -155,7 +186,7 @@ func simulate(n int, interval time.Duration, assetSize int, pcts []float64) (*re
 	time.Sleep(interval * 3 / 2)
 	idle := measure(st, interval*2)
 	fmt.Fprintf(&b, "## Idle (every host up to date, manifest unchanged)\n\n%s\n\n", idle)
-	fmt.Fprintf(&b, "## Waves (v2)\n\n| rollout | hosts expected | upgraded | share | off by | wave time (publish → last expected host) | p50 | store req/s | store MB/s | 304 share | downloads outside the rollout | repeated downloads |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "## Waves (v2)\n\n| rollout | hosts expected | upgraded | share | off by | wave time (publish → last expected host) | p50 | store req/s | store MB/s | bodiless (304 or HEAD) | downloads outside the rollout | repeated downloads |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	rep := &report{}
 	for _, pct := range pcts {
 		expected := map[int]bool{}
@@ -164,7 +195,7 @@ func simulate(n int, interval time.Duration, assetSize int, pcts []float64) (*re
 				expected[i] = true
 			}
 		}
-		begin := st.snap()
+		begin := st.counts().snap()
 		if err := sim.publish(v2, pct); err != nil {
 			return nil, err
 		}
@@ -178,7 +209,7 @@ func simulate(n int, interval time.Duration, assetSize int, pcts []float64) (*re
 				break
 			}
 		}
-		end := st.snap()
+		end := st.counts().snap()
 		upgraded, outside, repeated := 0, 0, 0
 		var times []time.Duration
 		var last time.Duration
@@ -205,7 +236,7 @@ func simulate(n int, interval time.Duration, assetSize int, pcts []float64) (*re
 		share := 100 * float64(upgraded) / float64(n)
 		fmt.Fprintf(&b, "| %v%% | %d | %d | %.2f%% | %+.2f | %s | %s | %.0f | %.2f | %.1f%% | %d | %d |\n",
 			pct, len(expected), upgraded, share, share-pct, last.Round(10*time.Millisecond), median(times).Round(10*time.Millisecond),
-			rate(begin, end, false), rate(begin, end, true)/1e6, 100*float64(end.notMod-begin.notMod)/float64(max(1, end.requests-begin.requests)), outside, repeated)
+			rate(begin, end, false), rate(begin, end, true)/1e6, 100*float64(end.bodiless-begin.bodiless)/float64(max(1, end.requests-begin.requests)), outside, repeated)
 	}
 	idle2 := measure(st, interval*2)
 	fmt.Fprintf(&b, "\n## Idle after the last wave\n\n%s\n\n", idle2)
@@ -213,18 +244,18 @@ func simulate(n int, interval time.Duration, assetSize int, pcts []float64) (*re
 	if rep.violations > 0 {
 		verdict = fmt.Sprintf("%d VIOLATIONS (see the table)", rep.violations)
 	}
-	fmt.Fprintf(&b, "Asset downloads at the store: %d for %d upgraded hosts. Verdict: %s.\n", st.assetGets.Load(), countRunning(fleet, v2.sha), verdict)
+	fmt.Fprintf(&b, "Asset downloads at the store: %d for %d upgraded hosts. Verdict: %s.\n", st.counts().assetGets.Load(), countRunning(fleet, v2.sha), verdict)
 	rep.text = b.String()
 	return rep, nil
 }
 
 // measure watches the store for d and describes its load.
-func measure(st *store, d time.Duration) string {
-	a := st.snap()
+func measure(st store, d time.Duration) string {
+	a := st.counts().snap()
 	time.Sleep(d)
-	z := st.snap()
-	return fmt.Sprintf("%.0f requests/s, %.0f body bytes/s, %.1f%% answered 304 Not Modified (over %s)",
-		rate(a, z, false), rate(a, z, true), 100*float64(z.notMod-a.notMod)/float64(max(1, z.requests-a.requests)), d)
+	z := st.counts().snap()
+	return fmt.Sprintf("%.0f requests/s, %.0f body bytes/s, %.1f%% bodiless (304 Not Modified or HEAD) (over %s)",
+		rate(a, z, false), rate(a, z, true), 100*float64(z.bodiless-a.bodiless)/float64(max(1, z.requests-a.requests)), d)
 }
 
 // rate is requests (or body bytes) per second between two snapshots.

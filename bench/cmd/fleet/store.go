@@ -9,21 +9,63 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/seed-710818af/overseer/fetcher"
 )
 
-// store is the release store every simulated host polls: a real HTTP
-// server on 127.0.0.1 serving files from memory with strong ETags, so an
-// unchanged file costs a 304 and no body, as S3 or a CDN answers.
-type store struct {
-	srv *http.Server
-	url string
+// store is where the release is published and what every host polls.
+type store interface {
+	// name describes the store in the report.
+	name() string
+	// put publishes body at key ("v2/app", "manifest.json").
+	put(key string, body []byte) error
+	// source returns a fetcher polling the manifest.
+	source(interval time.Duration) fetcher.Interface
+	// counts returns the counters of what hosts asked the store.
+	counts() *counters
+	close()
+}
+
+// counters count what the hosts' requests cost the store.
+type counters struct {
+	requests, bodyBytes atomic.Int64
+	bodiless            atomic.Int64 // 304 Not Modified, or HEAD: a poll that found nothing new
+	assetGets           atomic.Int64
+}
+
+// snapshot is the counters at one moment.
+type snapshot struct {
+	at                        time.Time
+	requests, bytes, bodiless int64
+}
+
+func (c *counters) snap() snapshot {
+	return snapshot{at: time.Now(), requests: c.requests.Load(), bytes: c.bodyBytes.Load(), bodiless: c.bodiless.Load()}
+}
+
+// count records one answered request.
+func (c *counters) count(r *http.Request, status int) {
+	c.requests.Add(1)
+	if status == http.StatusNotModified || r.Method == http.MethodHead {
+		c.bodiless.Add(1)
+	}
+	if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/app") && status == http.StatusOK {
+		c.assetGets.Add(1)
+	}
+}
+
+// httpStore is a real HTTP server on 127.0.0.1 serving files from memory
+// with strong ETags, so an unchanged file costs a 304 and no body, as a
+// web server or CDN answers. Hosts poll it with fetcher.HTTP.
+type httpStore struct {
+	srv    *http.Server
+	url    string
+	client *http.Client
+	c      counters
 
 	mu    sync.RWMutex
 	files map[string]storeFile
-
-	requests, bodyBytes atomic.Int64
-	notModified         atomic.Int64
-	assetGets           atomic.Int64
+	seq   int
 }
 
 type storeFile struct {
@@ -32,56 +74,49 @@ type storeFile struct {
 	modTime time.Time
 }
 
-// newStore starts the server.
-func newStore() (*store, error) {
+// newHTTPStore starts the server.
+func newHTTPStore(client *http.Client) (*httpStore, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	s := &store{files: map[string]storeFile{}, url: "http://" + ln.Addr().String()}
+	s := &httpStore{files: map[string]storeFile{}, url: "http://" + ln.Addr().String(), client: client}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(ln)
 	return s, nil
 }
 
-var etagSeq atomic.Int64
+func (s *httpStore) name() string {
+	return "a Go net/http server on 127.0.0.1 (fetcher.HTTP: conditional GET)"
+}
+func (s *httpStore) counts() *counters { return &s.c }
+func (s *httpStore) close()            { s.srv.Close() }
 
-// put publishes body at path.
-func (s *store) put(path string, body []byte) {
+func (s *httpStore) source(interval time.Duration) fetcher.Interface {
+	return &fetcher.HTTP{URL: s.url + "/manifest.json", Interval: interval, Client: s.client}
+}
+
+func (s *httpStore) put(key string, body []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.files[path] = storeFile{body: body, etag: fmt.Sprintf(`"%d"`, etagSeq.Add(1)), modTime: time.Now()}
+	s.seq++
+	s.files["/"+key] = storeFile{body: body, etag: fmt.Sprintf(`"%d"`, s.seq), modTime: time.Now()}
+	return nil
 }
 
 // ServeHTTP serves a file, counting requests and body bytes.
-func (s *store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
+func (s *httpStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
 	f, ok := s.files[r.URL.Path]
 	s.mu.RUnlock()
+	cw := &countingWriter{ResponseWriter: w, n: &s.c.bodyBytes, status: http.StatusOK}
+	defer func() { s.c.count(r, cw.status) }()
 	if !ok {
-		http.NotFound(w, r)
+		http.NotFound(cw, r)
 		return
 	}
-	if strings.HasSuffix(r.URL.Path, "/app") {
-		s.assetGets.Add(1)
-	}
 	w.Header().Set("ETag", f.etag)
-	cw := &countingWriter{ResponseWriter: w, n: &s.bodyBytes}
 	http.ServeContent(cw, r, "", f.modTime, bytes.NewReader(f.body))
-	if cw.status == http.StatusNotModified {
-		s.notModified.Add(1)
-	}
-}
-
-// snapshot is the store's counters at one moment.
-type snapshot struct {
-	at                      time.Time
-	requests, bytes, notMod int64
-}
-
-func (s *store) snap() snapshot {
-	return snapshot{at: time.Now(), requests: s.requests.Load(), bytes: s.bodyBytes.Load(), notMod: s.notModified.Load()}
 }
 
 // countingWriter counts body bytes and remembers the status.
