@@ -51,10 +51,12 @@ func (m *Manifest) open(a manifest.Asset) (io.Reader, error) {
 	return nil, fmt.Errorf("asset %q is a name, and a %T source cannot resolve names: publish url assets or set Manifest.Open", a.Name, m.Source)
 }
 
-// openHTTP downloads rawURL with a one-off HTTP fetcher, so the asset
-// gets the same timeouts, size limit and ".minisig" as a polled binary.
-// The request headers of like (the manifest's source) are sent only to
-// the manifest's own host.
+// openHTTP returns a reader over rawURL through a one-off HTTP fetcher, so
+// the asset gets the same timeouts, size limit and ".minisig" as a polled
+// binary. The request for the binary is sent at the first Read, so a
+// binary the master refuses for its signature is never downloaded. The
+// request headers of like (the manifest's source) are sent only to the
+// manifest's own host.
 func (m *Manifest) openHTTP(rawURL string, like *HTTP) (io.Reader, error) {
 	h := &HTTP{URL: rawURL, Client: m.Client}
 	if like != nil {
@@ -68,7 +70,50 @@ func (m *Manifest) openHTTP(rawURL string, like *HTTP) (io.Reader, error) {
 			}
 		}
 	}
-	return openOnce(h)
+	if err := h.Init(); err != nil {
+		return nil, err
+	}
+	return &lazyHTTP{h: h}, nil
+}
+
+// lazyHTTP is an HTTP asset whose download starts at the first Read; its
+// signature can be fetched before.
+type lazyHTTP struct {
+	h *HTTP
+	r io.Reader
+
+	once sync.Once
+	sig  []byte
+	err  error
+}
+
+// Read implements io.Reader, starting the download on the first call.
+func (l *lazyHTTP) Read(p []byte) (int, error) {
+	if l.r == nil {
+		r, err := l.h.Fetch()
+		if err != nil {
+			return 0, err
+		}
+		if r == nil {
+			return 0, errors.New("the server offered nothing")
+		}
+		l.r = r
+	}
+	return l.r.Read(p)
+}
+
+// Close implements io.Closer.
+func (l *lazyHTTP) Close() error {
+	if c, ok := l.r.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// Signature implements Signed: the URL plus ".minisig", fetched once.
+func (l *lazyHTTP) Signature() ([]byte, error) {
+	l.once.Do(func() { l.sig, l.err = l.h.signature() })
+	return l.sig, l.err
 }
 
 // openOnce initialises a fresh fetcher and takes its first Fetch, which

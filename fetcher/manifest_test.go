@@ -314,3 +314,28 @@ func TestManifestFileSource(t *testing.T) {
 		t.Fatalf("File source gave %q", got)
 	}
 }
+
+// TestManifestAssetNotDownloadedBeforeItsSignature: the master reads the
+// asset's signature before the binary, and may refuse it there; the
+// binary is not requested until the master reads it.
+func TestManifestAssetNotDownloadedBeforeItsSignature(t *testing.T) {
+	f := newFleetRelease(t)
+	a := f.asset("/rel/app", []byte("0123456789"))
+	var ds []Decision
+	h := f.host("any", &ds)
+	f.manifest(releaseOf("v2", 100, a), nil)
+	r, err := h.Fetch()
+	if err != nil || r == nil {
+		t.Fatalf("Fetch = %v, %v", r, err)
+	}
+	if _, err := r.(Signed).Signature(); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.srv.gets("/rel/app"); n != 0 {
+		t.Fatalf("the binary was requested %d times before it was read", n)
+	}
+	r.(io.Closer).Close() // refused by the master, say
+	if n := f.srv.gets("/rel/app"); n != 0 {
+		t.Fatalf("the binary was requested %d times though never read", n)
+	}
+}
