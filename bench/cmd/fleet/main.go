@@ -37,10 +37,18 @@ func main() {
 		assetSize = flag.Int("asset-size", 64<<10, "size of the release binary, bytes")
 		waves     = flag.String("waves", "1,10,50,100", "rollout percentages, in order")
 		out       = flag.String("out", "", "also write the report to this file")
+		proxyTo   = flag.String("proxy-to", "", "run as the counting proxy to this URL (used by -store versitygw)")
 		stores    = flag.String("store", "http", "stores to simulate, comma-separated: http, versitygw")
 		gwBin     = flag.String("versitygw", "", "the versitygw binary (scripts/install-versitygw.sh builds it into .cache/bin)")
 	)
 	flag.Parse()
+	if *proxyTo != "" {
+		if err := runProxy(*proxyTo); err != nil {
+			fmt.Fprintln(os.Stderr, "fleet proxy:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var pcts []float64
 	for _, w := range strings.Split(*waves, ",") {
 		p, err := strconv.ParseFloat(strings.TrimSpace(w), 64)
@@ -195,7 +203,7 @@ func simulate(st store, client *http.Client, n int, interval time.Duration, asse
 				expected[i] = true
 			}
 		}
-		begin := st.counts().snap()
+		begin := st.snap()
 		if err := sim.publish(v2, pct); err != nil {
 			return nil, err
 		}
@@ -209,7 +217,7 @@ func simulate(st store, client *http.Client, n int, interval time.Duration, asse
 				break
 			}
 		}
-		end := st.counts().snap()
+		end := st.snap()
 		upgraded, outside, repeated := 0, 0, 0
 		var times []time.Duration
 		var last time.Duration
@@ -236,7 +244,7 @@ func simulate(st store, client *http.Client, n int, interval time.Duration, asse
 		share := 100 * float64(upgraded) / float64(n)
 		fmt.Fprintf(&b, "| %v%% | %d | %d | %.2f%% | %+.2f | %s | %s | %.0f | %.2f | %.1f%% | %d | %d |\n",
 			pct, len(expected), upgraded, share, share-pct, last.Round(10*time.Millisecond), median(times).Round(10*time.Millisecond),
-			rate(begin, end, false), rate(begin, end, true)/1e6, 100*float64(end.bodiless-begin.bodiless)/float64(max(1, end.requests-begin.requests)), outside, repeated)
+			rate(begin, end, false), rate(begin, end, true)/1e6, 100*float64(end.Bodiless-begin.Bodiless)/float64(max(1, end.Requests-begin.Requests)), outside, repeated)
 	}
 	idle2 := measure(st, interval*2)
 	fmt.Fprintf(&b, "\n## Idle after the last wave\n\n%s\n\n", idle2)
@@ -244,27 +252,27 @@ func simulate(st store, client *http.Client, n int, interval time.Duration, asse
 	if rep.violations > 0 {
 		verdict = fmt.Sprintf("%d VIOLATIONS (see the table)", rep.violations)
 	}
-	fmt.Fprintf(&b, "Asset downloads at the store: %d for %d upgraded hosts. Verdict: %s.\n", st.counts().assetGets.Load(), countRunning(fleet, v2.sha), verdict)
+	fmt.Fprintf(&b, "Asset downloads at the store: %d for %d upgraded hosts. Verdict: %s.\n", st.snap().AssetGets, countRunning(fleet, v2.sha), verdict)
 	rep.text = b.String()
 	return rep, nil
 }
 
 // measure watches the store for d and describes its load.
 func measure(st store, d time.Duration) string {
-	a := st.counts().snap()
+	a := st.snap()
 	time.Sleep(d)
-	z := st.counts().snap()
+	z := st.snap()
 	return fmt.Sprintf("%.0f requests/s, %.0f body bytes/s, %.1f%% bodiless (304 Not Modified or HEAD) (over %s)",
-		rate(a, z, false), rate(a, z, true), 100*float64(z.bodiless-a.bodiless)/float64(max(1, z.requests-a.requests)), d)
+		rate(a, z, false), rate(a, z, true), 100*float64(z.Bodiless-a.Bodiless)/float64(max(1, z.Requests-a.Requests)), d)
 }
 
 // rate is requests (or body bytes) per second between two snapshots.
 func rate(a, z snapshot, bytes bool) float64 {
-	secs := z.at.Sub(a.at).Seconds()
+	secs := z.At.Sub(a.At).Seconds()
 	if bytes {
-		return float64(z.bytes-a.bytes) / secs
+		return float64(z.Bytes-a.Bytes) / secs
 	}
-	return float64(z.requests-a.requests) / secs
+	return float64(z.Requests-a.Requests) / secs
 }
 
 // countRunning counts hosts running sha.

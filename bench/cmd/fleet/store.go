@@ -21,8 +21,8 @@ type store interface {
 	put(key string, body []byte) error
 	// source returns a fetcher polling the manifest.
 	source(interval time.Duration) fetcher.Interface
-	// counts returns the counters of what hosts asked the store.
-	counts() *counters
+	// snap returns the counters of what hosts asked the store.
+	snap() snapshot
 	close()
 }
 
@@ -35,12 +35,12 @@ type counters struct {
 
 // snapshot is the counters at one moment.
 type snapshot struct {
-	at                        time.Time
-	requests, bytes, bodiless int64
+	At                                   time.Time
+	Requests, Bytes, Bodiless, AssetGets int64
 }
 
 func (c *counters) snap() snapshot {
-	return snapshot{at: time.Now(), requests: c.requests.Load(), bytes: c.bodyBytes.Load(), bodiless: c.bodiless.Load()}
+	return snapshot{At: time.Now(), Requests: c.requests.Load(), Bytes: c.bodyBytes.Load(), Bodiless: c.bodiless.Load(), AssetGets: c.assetGets.Load()}
 }
 
 // count records one answered request.
@@ -89,8 +89,8 @@ func newHTTPStore(client *http.Client) (*httpStore, error) {
 func (s *httpStore) name() string {
 	return "a Go net/http server on 127.0.0.1 (fetcher.HTTP: conditional GET)"
 }
-func (s *httpStore) counts() *counters { return &s.c }
-func (s *httpStore) close()            { s.srv.Close() }
+func (s *httpStore) snap() snapshot { return s.c.snap() }
+func (s *httpStore) close()         { s.srv.Close() }
 
 func (s *httpStore) source(interval time.Duration) fetcher.Interface {
 	return &fetcher.HTTP{URL: s.url + "/manifest.json", Interval: interval, Client: s.client}

@@ -5,9 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,12 +30,10 @@ const (
 // directory) behind a counting reverse proxy on 127.0.0.1. Hosts poll it
 // with fetcher.S3 (HeadObject, then GetObject when the ETag changed).
 type gwStore struct {
-	cmd      *exec.Cmd
-	dir      string
-	proxy    *http.Server
-	proxyURL string
-	client   *awss3.Client
-	c        counters
+	cmd    *exec.Cmd
+	dir    string
+	proxy  *proxyProcess
+	client *awss3.Client
 }
 
 // newGWStore starts versitygw from bin and the proxy in front of it.
@@ -76,23 +71,10 @@ func newGWStore(bin string) (*gwStore, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	target, _ := url.Parse("http://" + gwAddr)
-	rp := httputil.NewSingleHostReverseProxy(target)
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns, t.MaxIdleConnsPerHost = 512, 512
-	rp.Transport = t
-	pl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if s.proxy, err = startProxy("http://" + gwAddr); err != nil {
 		s.close()
 		return nil, err
 	}
-	s.proxyURL = "http://" + pl.Addr().String()
-	s.proxy = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cw := &countingWriter{ResponseWriter: w, n: &s.c.bodyBytes, status: http.StatusOK}
-		rp.ServeHTTP(cw, r)
-		s.c.count(r, cw.status)
-	})}
-	go s.proxy.Serve(pl)
 	s.client = awss3.New(awss3.Options{
 		Region:       gwRegion,
 		BaseEndpoint: aws.String("http://" + gwAddr),
@@ -113,12 +95,18 @@ func newGWStore(bin string) (*gwStore, error) {
 func (s *gwStore) name() string {
 	return "versitygw (posix backend) behind a counting proxy on 127.0.0.1 (fetcher.S3: HeadObject, GetObject on a new ETag)"
 }
-func (s *gwStore) counts() *counters { return &s.c }
+func (s *gwStore) snap() snapshot {
+	snap, err := s.proxy.snap()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fleet: read the proxy's counters:", err)
+	}
+	return snap
+}
 
 func (s *gwStore) source(interval time.Duration) fetcher.Interface {
 	return &fetcher.S3{
 		Access: gwAccess, Secret: gwSecret, Region: gwRegion,
-		Bucket: gwBucket, Key: "manifest.json", Endpoint: s.proxyURL, UsePathStyle: true,
+		Bucket: gwBucket, Key: "manifest.json", Endpoint: s.proxy.url, UsePathStyle: true,
 		Interval: interval,
 	}
 }
@@ -135,7 +123,7 @@ func (s *gwStore) put(key string, body []byte) error {
 
 func (s *gwStore) close() {
 	if s.proxy != nil {
-		s.proxy.Close()
+		s.proxy.stop()
 	}
 	if s.cmd != nil && s.cmd.Process != nil {
 		s.cmd.Process.Kill()
