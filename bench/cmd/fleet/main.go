@@ -39,6 +39,7 @@ func main() {
 		out       = flag.String("out", "", "also write the report to this file")
 		proxyTo   = flag.String("proxy-to", "", "run as the counting proxy to this URL (used by -store versitygw)")
 		stores    = flag.String("store", "http", "stores to simulate, comma-separated: http, versitygw")
+		gwHosts   = flag.Int("versitygw-hosts", 2000, "simulated hosts for the versitygw store: each fetcher.S3 holds an AWS SDK client of about 1 MB, and 10,000 of them do not fit beside other work on a small machine")
 		gwBin     = flag.String("versitygw", "", "the versitygw binary (scripts/install-versitygw.sh builds it into .cache/bin)")
 	)
 	flag.Parse()
@@ -67,7 +68,11 @@ func main() {
 			os.Exit(1)
 		}
 		begun := time.Now()
-		rep, err := simulate(st, client, *hosts, *interval, *assetSize, pcts)
+		n := *hosts
+		if strings.TrimSpace(kind) == "versitygw" {
+			n = *gwHosts
+		}
+		rep, err := simulate(st, client, n, *interval, *assetSize, pcts)
 		st.close()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "fleet:", err)
