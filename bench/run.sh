@@ -5,6 +5,7 @@
 #   ./bench/run.sh                       the full matrix (adds sleep 250ms, 3 rounds)
 #   ./bench/run.sh --soak [N]            N restarts (default 1000) of ours + graceful.Serve
 #   ./bench/run.sh --upgrade             publish → new version serving via fetcher.File
+#   ./bench/run.sh --fleet               10,000 simulated hosts take a staged release from HTTP and versitygw
 #
 # Any other arguments after the mode are passed to the driver (see
 # `out/bin/bench -h`). Results go to bench/out/. A variant that fails to
@@ -29,9 +30,10 @@ while [ $# -gt 0 ]; do
 		if [[ "${2:-}" =~ ^[0-9]+$ ]]; then extra+=(-restarts "$2"); shift; fi
 		;;
 	--upgrade) mode=upgrade ;;
+	--fleet) mode=fleet ;;
 	--publish) publish=1 ;;
 	-h | --help)
-		sed -n '2,12p' "$0"
+		sed -n '2,13p' "$0"
 		exit 0
 		;;
 	*) extra+=("$1") ;;
@@ -81,6 +83,17 @@ quick | full)
 	;;
 soak) build oursgraceful ;;
 upgrade) ;; # the driver builds its own versions of apps/oursupgrade
+fleet)
+	if ! go build -o "$BIN/fleet" ./cmd/fleet; then
+		echo "run.sh: the fleet simulation does not build" >&2
+		exit 1
+	fi
+	# The S3 store: versitygw, built once into .cache/bin.
+	if ! ../scripts/install-versitygw.sh; then
+		echo "run.sh: versitygw could not be built (scripts/install-versitygw.sh)" >&2
+		exit 1
+	fi
+	;;
 esac
 join() { local IFS=,; echo "$*"; }
 
@@ -102,6 +115,11 @@ soak)
 	;;
 upgrade)
 	"$BIN/bench" -mode upgrade -bin "$BIN" -out "$OUT" "${extra[@]}"
+	rc=$?
+	;;
+fleet)
+	"$BIN/fleet" -out "$OUT/fleet.md" -store http,versitygw \
+		-versitygw "$BENCH_DIR/../.cache/bin/versitygw" "${extra[@]}"
 	rc=$?
 	;;
 esac

@@ -305,6 +305,20 @@ func explain(ctx context.Context, err error) error {
 // executableMD5 returns the hex MD5 of the running executable, the ETag S3
 // gives to the same file uploaded in one part, or "" if it cannot be read.
 func executableMD5() string {
+	exeMD5Once.Do(func() { exeMD5 = hashExecutable() })
+	return exeMD5
+}
+
+// The running executable does not change for the life of a process (an
+// upgrade starts a new one), so it is hashed once, however many fetchers
+// are made: fetcher.Manifest makes one per asset it downloads.
+var (
+	exeMD5Once sync.Once
+	exeMD5     string
+)
+
+// hashExecutable returns the hex MD5 of the running executable, or "".
+func hashExecutable() string {
 	path, err := os.Executable()
 	if err != nil {
 		return ""

@@ -111,6 +111,15 @@ func main() {
 	if url := os.Getenv("APP_URL"); url != "" {
 		cfg.Fetcher = &fetcher.HTTP{URL: url, Interval: time.Second}
 	}
+	if url := os.Getenv("APP_MANIFEST_URL"); url != "" {
+		// A fleet host: the release manifest at url decides, signed with
+		// the same key as the binaries.
+		cfg.Fetcher = &fetcher.Manifest{
+			Source:    &fetcher.HTTP{URL: url, Interval: 250 * time.Millisecond},
+			PublicKey: os.Getenv("APP_PUBLIC_KEY"),
+			HostID:    os.Getenv("APP_HOST_ID"),
+		}
+	}
 	if path := os.Getenv("APP_PRE_UPGRADE_MARK"); path != "" {
 		cfg.PreUpgrade = func(string) error {
 			if _, err := os.Stat(path); err == nil {

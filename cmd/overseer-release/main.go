@@ -1,0 +1,107 @@
+// Command overseer-release writes and signs the release manifest a fleet of
+// overseer services polls (see fetcher.Manifest and docs/manifest.md).
+//
+// It reads built binaries from a GoReleaser-style dist directory (one
+// directory per platform, named like app_linux_amd64_v1/app) or from
+// -asset flags, signs each binary (BINARY.minisig beside it, for
+// Config.PublicKey) and writes manifest.json and manifest.json.minisig,
+// signed with a minisign secret key made by "minisign -G" (encrypted: the
+// password comes from $MINISIGN_PASSWORD or -password-file; or -W for a
+// key made with "minisign -G -W").
+//
+//	go run github.com/seed-710818af/overseer/cmd/overseer-release \
+//	    -key ~/.minisign/minisign.key -version v1.4.0 -dist dist -binary app \
+//	    -percent 10 -expires 336h
+//
+// Then upload the dist directory (binaries, their .minisig files and the
+// manifest) to the store the fleet polls. To widen, halt or re-sign before
+// expiry, run the command again with the new -percent (or the previous
+// release's dist): every run signs anew, so the newest run wins.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/seed-710818af/overseer/manifest"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "overseer-release:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command's flags.
+type options struct {
+	key, passwordFile string
+	noPassword        bool
+	version, channel  string
+	dist, binary, out string
+	baseURL           string
+	assets            assetFlags
+	percent           float64
+	hosts             string
+	expires           time.Duration
+	signAssets        bool
+}
+
+// run parses args and publishes.
+func run(args []string) error {
+	var o options
+	fs := flag.NewFlagSet("overseer-release", flag.ContinueOnError)
+	fs.StringVar(&o.key, "key", "", "minisign secret key file (`minisign -G` writes ~/.minisign/minisign.key)")
+	fs.StringVar(&o.passwordFile, "password-file", "", "file holding the key's password (default: $MINISIGN_PASSWORD)")
+	fs.BoolVar(&o.noPassword, "W", false, "the key is not encrypted (made with minisign -G -W)")
+	fs.StringVar(&o.version, "version", "", "release version, e.g. v1.4.0 (required)")
+	fs.StringVar(&o.channel, "channel", "", "channel name; hosts set to another channel refuse the manifest")
+	fs.StringVar(&o.dist, "dist", "", "GoReleaser-style directory of NAME_OS_ARCH[_VARIANT]/BINARY builds")
+	fs.StringVar(&o.binary, "binary", "", "binary file name inside each platform directory (default: the only file there)")
+	fs.Var(&o.assets, "asset", "GOOS/GOARCH=PATH of one binary; repeatable, instead of or besides -dist")
+	fs.StringVar(&o.out, "out", "", "directory to write manifest.json into (default: -dist); asset names are relative to it")
+	fs.StringVar(&o.baseURL, "base-url", "", "publish assets as absolute URLs under this URL instead of names relative to the manifest")
+	fs.Float64Var(&o.percent, "percent", 100, "share of hosts that take the release, 0 to 100 in steps of 0.01")
+	fs.StringVar(&o.hosts, "hosts", "", "comma-separated host names that take the release regardless of -percent")
+	fs.DurationVar(&o.expires, "expires", 14*24*time.Hour, "how long the manifest stays valid; re-sign before it lapses")
+	fs.BoolVar(&o.signAssets, "sign-assets", true, "also write BINARY.minisig beside each binary (needed when services set Config.PublicKey)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.key == "" || o.version == "" || (o.dist == "" && len(o.assets) == 0) {
+		fs.Usage()
+		return fmt.Errorf("-key, -version and -dist or -asset are required")
+	}
+	if o.out == "" {
+		o.out = o.dist
+	}
+	if o.out == "" {
+		return fmt.Errorf("-out is required with -asset")
+	}
+	return publish(o, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+}
+
+// hostList splits -hosts.
+func hostList(s string) []string {
+	var hosts []string
+	for _, h := range strings.Split(s, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
+}
+
+// rollout builds the manifest's rollout rule: none (every host) for 100%
+// without named hosts.
+func (o options) rollout() *manifest.Rollout {
+	hosts := hostList(o.hosts)
+	if o.percent == 100 && len(hosts) == 0 {
+		return nil
+	}
+	return &manifest.Rollout{Percent: o.percent, Hosts: hosts}
+}

@@ -1,0 +1,299 @@
+package fetcher
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"aead.dev/minisign"
+
+	"github.com/seed-710818af/overseer/manifest"
+)
+
+// Manifest upgrades a fleet from a signed release manifest (see package
+// manifest and docs/manifest.md) instead of from a bare binary.
+//
+// Source polls the manifest file; any fetcher works whose reader implements
+// Signed, so the manifest's ".minisig" is fetched beside it: HTTP, File,
+// S3 and Github, with their conditional requests (an unchanged manifest
+// costs one request and no body). When the manifest changed, Manifest
+// verifies its signature with PublicKey and decides with manifest.Decide:
+// the release must not have expired, must have been signed after the
+// newest release this host accepted, must have an asset for this
+// platform that is not the running binary nor one this host quarantined
+// (refused or rolled back after probation), and this host must be in its
+// rollout. Only then is the asset downloaded: no host downloads a binary
+// it will not apply. A refused manifest is logged with its reason, the
+// service keeps running what it has, and nothing is fetched until the
+// manifest changes.
+//
+// The asset's reader implements Checksummed with the manifest's SHA-256,
+// so the master refuses (and quarantines) a binary that does not match,
+// and Signed with the asset's own ".minisig": when Config.PublicKey is
+// set, the master also requires a signature of the binary, which the
+// overseer-release command publishes. A download that is cut off is
+// retried at the next poll, even if the manifest did not change.
+//
+// The host's durable release state (the master's
+// .<binary>.overseer-state file beside the running binary) is read at every
+// decision: its quarantine and the newest signed time apply to manifests.
+//
+// Fetch must not be called concurrently with itself.
+type Manifest struct {
+	// Source polls the manifest file. Required. Its Interval sets the
+	// polling rate.
+	Source Interface
+	// PublicKey is the minisign public key the manifest must be signed
+	// with (the second line of the .pub file, or the whole file); the same
+	// key as Config.PublicKey. Required.
+	PublicKey string
+	// HostID is this host's identity for the rollout; empty means
+	// manifest.HostID (the machine-id, else the host name).
+	HostID string
+	// HostName is matched against the rollout's host names (as is
+	// HostID); empty means os.Hostname.
+	HostName string
+	// Channel, if set, refuses manifests of any other channel.
+	Channel string
+	// Platform is the asset to take, "GOOS/GOARCH"; empty means this
+	// program's runtime.GOOS/runtime.GOARCH.
+	Platform string
+	// Running is the SHA-256 (hex) of the running binary; empty means the
+	// executable is hashed once by Init.
+	Running string
+	// StateFile is the master's release state file; empty means the one
+	// beside the running executable. Set os.DevNull to use none.
+	StateFile string
+	// Open opens an asset, given its name (relative to the manifest) or
+	// URL, when the default does not fit. By default an asset URL is
+	// fetched with HTTP; a name is resolved beside the manifest for HTTP
+	// (the URL), File (the directory) and S3 (the key's prefix) sources.
+	// A Github source needs url assets or Open.
+	Open func(ref string) (io.Reader, error)
+	// Client downloads http and https assets; nil means Source's client
+	// when Source is an *HTTP, else a client with the default timeouts.
+	Client *http.Client
+	// Logger receives the decisions; nil means slog.Default().
+	Logger *slog.Logger
+	// OnDecision, if set, is called with every decision on a changed
+	// manifest, and when a download ends.
+	OnDecision func(Decision)
+
+	key     minisign.PublicKey
+	log     *slog.Logger
+	inited  bool
+	mu      sync.Mutex
+	newest  time.Time        // signing time of the newest manifest whose asset was delivered
+	pending *manifest.Signed // accepted, not yet delivered: retried at the next poll
+}
+
+// Decision is what Manifest decided about one manifest.
+type Decision struct {
+	// Version and SignedAt identify the manifest; zero when it did not
+	// verify.
+	Version  string
+	SignedAt time.Time
+	// Asset is the asset taken, when Err is nil.
+	Asset manifest.Asset
+	// Downloaded is set once the asset was read to its end with the
+	// manifest's size.
+	Downloaded bool
+	// Err is nil when the asset is taken, else wraps a manifest.Err*
+	// reason, or is the failure to download it.
+	Err error
+}
+
+// Init checks the configuration, fills in the defaults and initialises
+// Source.
+func (m *Manifest) Init() error {
+	if m.Source == nil {
+		return errors.New("fetcher.Manifest: Source is required")
+	}
+	if m.PublicKey == "" {
+		return errors.New("fetcher.Manifest: PublicKey is required: manifests are always signed")
+	}
+	key, err := manifest.ParsePublicKey(m.PublicKey)
+	if err != nil {
+		return fmt.Errorf("fetcher.Manifest: PublicKey: %w", err)
+	}
+	m.key = key
+	m.log = m.Logger
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	if m.HostID == "" {
+		if m.HostID, err = manifest.HostID(); err != nil {
+			return fmt.Errorf("fetcher.Manifest: host identity: %w", err)
+		}
+	}
+	if m.HostName == "" {
+		m.HostName, _ = os.Hostname()
+	}
+	if m.Platform == "" {
+		m.Platform = runtime.GOOS + "/" + runtime.GOARCH
+	}
+	if m.Running == "" || m.StateFile == "" {
+		if err := m.locateSelf(); err != nil {
+			return fmt.Errorf("fetcher.Manifest: %w", err)
+		}
+	}
+	if err := m.Source.Init(); err != nil {
+		return err
+	}
+	m.inited = true
+	return nil
+}
+
+// Fetch polls Source. When the manifest changed and its release applies
+// to this host, it returns a reader over the asset; otherwise nil, nil.
+// Errors are failures to poll or download, retried at the next call.
+func (m *Manifest) Fetch() (io.Reader, error) {
+	if !m.inited {
+		return nil, errors.New("fetcher.Manifest: Fetch called before Init")
+	}
+	r, err := m.Source.Fetch()
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		m.mu.Lock()
+		s := m.pending
+		m.mu.Unlock()
+		if s == nil {
+			return nil, nil
+		}
+		return m.take(s)
+	}
+	s, err := m.read(r)
+	if err != nil {
+		if isRefusal(err) {
+			m.refused(Decision{Err: err})
+			return nil, nil
+		}
+		return nil, err
+	}
+	return m.take(s)
+}
+
+// read fetches the signature, then reads and verifies the manifest. The
+// signature comes first: if it cannot be fetched, the manifest is not read
+// to its end, so Source offers it again at the next poll.
+func (m *Manifest) read(r io.Reader) (*manifest.Signed, error) {
+	if c, ok := r.(io.Closer); ok {
+		defer c.Close()
+	}
+	var sig []byte
+	if sr, ok := r.(Signed); ok {
+		var err error
+		if sig, err = sr.Signature(); err != nil {
+			return nil, fmt.Errorf("fetcher.Manifest: the manifest's signature: %w", err)
+		}
+	} else {
+		return nil, fmt.Errorf("fetcher.Manifest: %w: Source (%T) cannot supply signatures", manifest.ErrTampered, m.Source)
+	}
+	data, err := io.ReadAll(io.LimitReader(r, manifest.MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("fetcher.Manifest: read the manifest: %w", err)
+	}
+	s, err := manifest.Verify(m.key, data, sig)
+	if err != nil {
+		return nil, fmt.Errorf("fetcher.Manifest: %w", err)
+	}
+	return s, nil
+}
+
+// take decides on s and, if it applies, opens its asset.
+func (m *Manifest) take(s *manifest.Signed) (io.Reader, error) {
+	host, err := m.host()
+	if err != nil {
+		return nil, err
+	}
+	d := Decision{Version: s.Version, SignedAt: s.SignedAt}
+	a, err := manifest.Decide(s, host, time.Now())
+	if err != nil {
+		m.mu.Lock()
+		m.pending = nil
+		m.mu.Unlock()
+		d.Err = fmt.Errorf("fetcher.Manifest: %w", err)
+		m.refused(d)
+		return nil, nil
+	}
+	d.Asset = a
+	m.mu.Lock()
+	m.pending = s
+	m.mu.Unlock()
+	body, err := m.open(a)
+	if err != nil {
+		d.Err = fmt.Errorf("fetcher.Manifest: download %s of release %s: %w", a.Ref(), s.Version, err)
+		m.report(d)
+		return nil, d.Err
+	}
+	m.log.Info("fetcher.Manifest: taking release", "version", s.Version, "signed", s.SignedAt, "asset", a.Ref(), "sha256", a.SHA256)
+	m.report(d)
+	return &assetReader{r: body, asset: a, done: func(err error) { m.downloaded(s, d, err) }}, nil
+}
+
+// downloaded records the end of an asset's download.
+func (m *Manifest) downloaded(s *manifest.Signed, d Decision, err error) {
+	if err == nil {
+		m.mu.Lock()
+		if s.SignedAt.After(m.newest) {
+			m.newest = s.SignedAt
+		}
+		if m.pending == s {
+			m.pending = nil
+		}
+		m.mu.Unlock()
+		d.Downloaded = true
+	} else {
+		d.Err = err
+		if errors.Is(err, manifest.ErrMismatch) {
+			m.mu.Lock()
+			if m.pending == s {
+				m.pending = nil // a wrong asset is not fetched again
+			}
+			m.mu.Unlock()
+			m.log.Error("fetcher.Manifest: the published asset does not match its manifest; release refused, the service keeps running what it has", "version", s.Version, "err", err)
+		}
+	}
+	m.report(d)
+}
+
+// refused logs a refused manifest at a level that fits its reason.
+func (m *Manifest) refused(d Decision) {
+	const keep = "; the service keeps running what it has"
+	switch err := d.Err; {
+	case errors.Is(err, manifest.ErrUpToDate):
+		m.log.Debug("fetcher.Manifest: release already running", "version", d.Version)
+	case errors.Is(err, manifest.ErrOutsideRollout):
+		m.log.Info("fetcher.Manifest: this host is not in the release's rollout yet", "version", d.Version, "err", err)
+	case errors.Is(err, manifest.ErrQuarantined):
+		m.log.Info("fetcher.Manifest: release refused: quarantined on this host"+keep, "version", d.Version, "err", err)
+	case errors.Is(err, manifest.ErrExpired):
+		m.log.Error("fetcher.Manifest: manifest refused: it has EXPIRED; the publisher must re-sign it"+keep, "version", d.Version, "err", err)
+	case errors.Is(err, manifest.ErrTampered), errors.Is(err, manifest.ErrFormat):
+		m.log.Error("fetcher.Manifest: manifest refused: it does not verify"+keep, "err", err)
+	default:
+		m.log.Warn("fetcher.Manifest: manifest refused"+keep, "version", d.Version, "err", err)
+	}
+	m.report(d)
+}
+
+// report passes d to OnDecision.
+func (m *Manifest) report(d Decision) {
+	if m.OnDecision != nil {
+		m.OnDecision(d)
+	}
+}
+
+// isRefusal reports whether err is a verdict on the manifest rather than a
+// failure to fetch it.
+func isRefusal(err error) bool {
+	return errors.Is(err, manifest.ErrTampered) || errors.Is(err, manifest.ErrFormat)
+}
