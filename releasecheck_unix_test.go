@@ -210,3 +210,45 @@ func BenchmarkSignedTime(b *testing.B) {
 		}
 	}
 }
+
+// checksummedReader is a fetched binary whose source published a digest.
+type checksummedReader struct {
+	io.Reader
+	sum string
+}
+
+func (c checksummedReader) SHA256() (string, error) { return c.sum, nil }
+
+// TestWrongDigestQuarantinesTheReleaseNotTheBinary: a genuine binary
+// published with a wrong checksum (a manifest with a bad digest) fails
+// verification and is quarantined with that digest; the same binary with
+// the right digest is another release and is not refused.
+func TestWrongDigestQuarantinesTheReleaseNotTheBinary(t *testing.T) {
+	store, err := openReleaseStore(filepath.Join(t.TempDir(), ".app.overseer-state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &fetchPipeline{bin: &binary{releases: store}}
+	bin := idOf("genuine")
+	var v *verifier // no public key: the checksum alone
+	bad, err := v.expect(checksummedReader{strings.NewReader("genuine"), strings.Repeat("0", 64)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bad.check(bin); !errors.Is(err, errRejected) {
+		t.Fatalf("check with a wrong digest = %v, want a rejection", err)
+	}
+	if err := store.quarantine(bad.releaseID(bin), "verification failed"); err != nil {
+		t.Fatal(err)
+	}
+	good, err := v.expect(checksummedReader{strings.NewReader("genuine"), bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := good.check(bin); err != nil {
+		t.Fatalf("check with the right digest: %v", err)
+	}
+	if why, q := p.quarantined(bin, good.releaseID(bin)); q {
+		t.Errorf("the genuine binary with the right digest is quarantined (%s)", why)
+	}
+}

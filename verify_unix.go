@@ -59,6 +59,7 @@ func (v *verifier) expect(r io.Reader) (*expectation, error) {
 			return nil, fmt.Errorf("fetch the published checksum: %w", err)
 		}
 		if want != "" {
+			exp.sumID = strings.ToLower(want)
 			checks = append(checks, func(got string) error {
 				if !strings.EqualFold(got, want) {
 					return fmt.Errorf("%w: SHA-256 %s does not match the published checksum %s", errRejected, got, want)
@@ -125,16 +126,27 @@ type expectation struct {
 	sigID string
 	// signedAt is the authenticated signing time; zero without a key.
 	signedAt time.Time
+	// sumID is the published SHA-256 the binary must match; "" if none
+	// was published.
+	sumID string
 }
 
-// releaseID names the release made of the binary with SHA-256 binID and
-// this signature: a corrected signature beside the same binary is another
-// release.
+// releaseID names the release made of the binary with SHA-256 binID, this
+// signature and this published checksum: a corrected signature, or a
+// corrected checksum (a manifest republished with the right digest),
+// beside the same binary is another release. A release that fails its
+// verification is quarantined under this name, never under the binary's
+// alone, so a genuine binary published once with a wrong signature or
+// digest is not refused for good.
 func (e *expectation) releaseID(binID string) string {
-	if e.sigID == "" {
-		return binID
+	id := binID
+	if e.sigID != "" {
+		id += "+" + e.sigID
 	}
-	return binID + "+" + e.sigID
+	if e.sumID != "" {
+		id += "+sha256:" + e.sumID
+	}
+	return id
 }
 
 // signedTime authenticates sig's trusted comment with the key (the global
