@@ -21,13 +21,17 @@ import (
 // fleetStore is a release store on a real HTTP server: signed manifests
 // and binaries in a directory, as overseer-release lays them out.
 type fleetStore struct {
-	t     *testing.T
-	dir   string
-	url   string
-	key   minisignKey
-	priv  minisign.PrivateKey
-	next  time.Time // the signing time of the last publication
-	stamp time.Time // the modification time of the last manifest
+	t    *testing.T
+	dir  string
+	url  string
+	key  minisignKey
+	priv minisign.PrivateKey
+	next time.Time // the signing time of the last publication
+	// assetAt is the signing time of the last asset: each asset is signed a
+	// second after the one before, and all before the manifests, as a
+	// publisher does (binaries first, then the manifest that names them).
+	assetAt time.Time
+	stamp   time.Time // the modification time of the last manifest
 }
 
 func newFleetStore(t *testing.T) *fleetStore {
@@ -43,7 +47,7 @@ func newFleetStore(t *testing.T) *fleetStore {
 	dir := t.TempDir()
 	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
 	t.Cleanup(srv.Close)
-	return &fleetStore{t: t, dir: dir, url: srv.URL + "/manifest.json", key: key, priv: priv, next: time.Now().Add(-time.Hour), stamp: time.Now().Add(-time.Hour)}
+	return &fleetStore{t: t, dir: dir, url: srv.URL + "/manifest.json", key: key, priv: priv, next: time.Now().Add(-time.Hour), stamp: time.Now().Add(-time.Hour), assetAt: time.Now().Add(-2 * time.Hour)}
 }
 
 // asset publishes a variant's binary, signed, and returns its entry.
@@ -56,7 +60,8 @@ func (f *fleetStore) asset(variant string) manifest.Asset {
 	if err := os.MkdirAll(filepath.Join(f.dir, variant), 0o755); err != nil {
 		f.t.Fatal(err)
 	}
-	f.write(name+".minisig", manifest.Sign(f.priv, b, "app", time.Now()))
+	f.assetAt = f.assetAt.Add(time.Second)
+	f.write(name+".minisig", manifest.Sign(f.priv, b, "app", f.assetAt))
 	f.write(name, b)
 	sum := sha256.Sum256(b)
 	return manifest.Asset{Name: name, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])}

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/seed-710818af/overseer/fetcher"
 	"github.com/seed-710818af/overseer/internal/sockets"
 )
 
@@ -120,6 +121,11 @@ func startMaster(c *Config, h *handover, sp *spawner) error {
 			log.Warn("upgrades disabled", "err", err)
 			m.fetch = nil
 		} else {
+			if r, ok := c.Fetcher.(fetcher.Resumable); ok && h != nil && h.Fetcher != "" {
+				if err := r.Resume(h.Fetcher); err != nil {
+					log.Warn("the fetcher cannot continue from the previous image; what is published now counts as seen", "err", err)
+				}
+			}
 			go m.fetch.fetchLoop(inbox)
 		}
 	}

@@ -345,3 +345,22 @@ func (p *probe) describe(label string, windows [][2]time.Time) string {
 	}
 	return fmt.Sprintf("%d failed; all: %s; overlapping %s (%d): %s", len(p.errs), q(all), label, len(windows), q(during))
 }
+
+// TestReleasePublishedDuringReexecIsNotLost: a release written to the
+// watched path just before the master re-executes, which the old image's
+// fetcher has not polled yet, is installed by the new image: its
+// fetcher.File resumes from the old one's checkpoint instead of taking
+// the file for its baseline. Three rounds, so that a re-exec lands in the
+// window between two polls.
+func TestReleasePublishedDuringReexecIsNotLost(t *testing.T) {
+	s := startService(t, options{watch: true, env: []string{"APP_REEXEC_SIGNAL=1", "APP_PROBATION=-1s"}})
+	for i, v := range []string{"v2", "v3", "v2"} {
+		master := s.cmd.Process.Pid
+		s.publish(v)
+		s.signal(syscall.SIGWINCH)
+		s.waitServing(v, 20*time.Second)
+		if s.cmd.Process.Pid != master {
+			t.Fatalf("round %d: the master changed", i)
+		}
+	}
+}

@@ -5,6 +5,8 @@ package overseer
 import (
 	"errors"
 	"time"
+
+	"github.com/seed-710818af/overseer/fetcher"
 )
 
 // The master's re-exec, as the event loop decides it.
@@ -132,6 +134,12 @@ func (m *master) onReexecChecked(e reexecCheckedMsg) {
 // reexecer adds the descriptors.
 func (m *master) handover() *handover {
 	h := &handover{Version: handoverVersion, Addresses: m.cfg.Addresses, NextID: m.nextID}
+	if r, ok := m.cfg.Fetcher.(fetcher.Resumable); ok && m.fetch != nil {
+		// What the fetcher has seen, so that a release published while the
+		// master re-executes is offered to the new image, not taken for its
+		// baseline.
+		h.Fetcher = r.Checkpoint()
+	}
 	if c := m.active; c != nil {
 		h.Child = &handedChild{ID: c.id, PID: c.pid, BinID: c.binID, Ready: !c.readyAt.IsZero(), Started: c.started.UnixMicro()}
 	}

@@ -68,13 +68,14 @@ const handoverVersion = 1
 // cleared on exactly these), and this description says what they are.
 type handover struct {
 	Version   int          `json:"v"`
-	Addresses []string     `json:"addresses"` // Config.Addresses of the old image, in order
-	Sockets   []int        `json:"sockets"`   // descriptors, one per address, in order
-	Unlink    []handedPath `json:"unlink"`    // socket files to remove at stop
-	NextID    int          `json:"next_id"`   // the last child sequence number used
-	Child     *handedChild `json:"child"`     // the active child
-	Reason    string       `json:"reason"`    // why the master re-executed, for logs
-	Began     int64        `json:"began"`     // when the old image began the exec, Unix µs
+	Addresses []string     `json:"addresses"`         // Config.Addresses of the old image, in order
+	Sockets   []int        `json:"sockets"`           // descriptors, one per address, in order
+	Unlink    []handedPath `json:"unlink"`            // socket files to remove at stop
+	NextID    int          `json:"next_id"`           // the last child sequence number used
+	Child     *handedChild `json:"child"`             // the active child
+	Reason    string       `json:"reason"`            // why the master re-executed, for logs
+	Began     int64        `json:"began"`             // when the old image began the exec, Unix µs
+	Fetcher   string       `json:"fetcher,omitempty"` // the fetcher's Checkpoint (fetcher.Resumable), if it has one
 }
 
 // handedPath is a Unix socket file the master created, removed when the

@@ -49,7 +49,7 @@ type File struct {
 type fileStamp struct {
 	exists  bool
 	size    int64
-	modTime time.Time
+	modTime int64 // Unix nanoseconds: comparable with ==, whatever the time zone
 }
 
 // releaseStamp identifies one version of the binary and its signature.
@@ -216,5 +216,5 @@ func statFile(path string) (fileStamp, error) {
 	if err != nil {
 		return fileStamp{}, fmt.Errorf("fetcher.File: %w", err)
 	}
-	return fileStamp{exists: true, size: info.Size(), modTime: info.ModTime()}, nil
+	return fileStamp{exists: true, size: info.Size(), modTime: info.ModTime().UnixNano()}, nil
 }
