@@ -584,16 +584,26 @@ func (m *master) onCrashRestart() {
 	if m.stopping || m.active != nil || m.pending != nil {
 		return
 	}
+	if c := m.startActive("after a crash"); c != nil {
+		c.log.Info("child started after a crash", "failed_starts", m.failed)
+		m.afterRestart() // restarts and upgrades asked for during the backoff
+	}
+}
+
+// startActive starts a child as the active one, when none serves (after a
+// crash, or a rollback whose child had exited): no handover, and a child
+// not ready within ReadyTimeout is killed. It returns nil, having begun to
+// stop the service, if the child cannot be started.
+func (m *master) startActive(why string) *childProcess {
 	c, err := m.launchChild()
 	if err != nil {
-		m.log.Error("cannot start a child after a crash; stopping", "err", err)
-		m.stop("cannot start a child")
-		return
+		m.log.Error("cannot start a child "+why+"; stopping", "err", err)
+		m.stop("cannot start a child " + why)
+		return nil
 	}
 	m.active = c
-	c.log.Info("child started after a crash", "failed_starts", m.failed)
 	m.timers.after(m.cfg.ReadyTimeout, readyTimeoutMsg{child: c})
-	m.afterRestart() // restarts and upgrades asked for during the backoff
+	return c
 }
 
 // jitter spreads d by ±20%.

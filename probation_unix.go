@@ -118,15 +118,9 @@ func (m *master) failProbation(why string) {
 		m.beginRestart("rollback of " + short(inst.id))
 		return
 	}
-	c, err := m.launchChild()
-	if err != nil {
-		m.log.Error("cannot start a child of the previous release; stopping", "err", err)
-		m.stop("cannot start a child after a rollback")
-		return
+	if c := m.startActive("after a rollback"); c != nil {
+		c.log.Info("child of the previous release started after a rollback", "id", short(c.binID))
 	}
-	m.active = c
-	c.log.Info("child of the previous release started after a rollback", "id", short(c.binID))
-	m.timers.after(m.cfg.ReadyTimeout, readyTimeoutMsg{child: c})
 }
 
 // endProbation stops the window and the health checks, if running.
