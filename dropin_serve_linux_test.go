@@ -68,26 +68,7 @@ func TestKeepAlivePOSTsSurviveRestarts(t *testing.T) {
 		t.Run(serve, func(t *testing.T) {
 			s := startService(t, options{env: []string{"APP_SERVE=" + serve}})
 			l := startLoadWith(s.addr, 32, true, true, "/", 60*time.Second)
-			pid := s.mustGet("/").pid
-			for i := 0; i < 6; i++ {
-				time.Sleep(150 * time.Millisecond)
-				pid = s.restartAndWait(pid).pid
-			}
-			time.Sleep(150 * time.Millisecond)
-			l.stop()
-			failed, detail := l.failures()
-			ok, retried := l.counts()
-			t.Logf("POSTs: ok=%d failed=%d (%s) retried=%d", ok, failed, detail, retried)
-			if ok == 0 {
-				t.Fatal("no request succeeded")
-			}
-			if failed > 0 {
-				t.Errorf("%d POSTs failed: %s", failed, detail)
-			}
-			if retried > 0 {
-				t.Errorf("%d POSTs were re-sent by the client", retried)
-			}
-			waitChildren(t, s.cmd.Process.Pid, 1)
+			restartUnderLoad(t, s, l, 6, 150*time.Millisecond, "POSTs")
 		})
 	}
 }

@@ -19,26 +19,7 @@ func TestRestartsUnderLoad(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/keepalive=%t", serve, keepAlive), func(t *testing.T) {
 				s := startService(t, options{env: []string{"APP_SERVE=" + serve}})
 				l := startLoad(s.addr, 16, keepAlive, "/", 60*time.Second)
-				pid := s.mustGet("/").pid
-				for i := 0; i < 10; i++ {
-					time.Sleep(100 * time.Millisecond)
-					pid = s.restartAndWait(pid).pid
-				}
-				time.Sleep(100 * time.Millisecond)
-				l.stop()
-				failed, detail := l.failures()
-				ok, retried := l.counts()
-				t.Logf("ok=%d failed=%d (%s) retried=%d", ok, failed, detail, retried)
-				if ok == 0 {
-					t.Fatal("no request succeeded")
-				}
-				if failed > 0 {
-					t.Errorf("%d requests failed: %s", failed, detail)
-				}
-				if retried > 0 {
-					t.Errorf("%d requests were retried by the client", retried)
-				}
-				waitChildren(t, s.cmd.Process.Pid, 1)
+				restartUnderLoad(t, s, l, 10, 100*time.Millisecond, "requests")
 			})
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -125,4 +126,31 @@ func classify(err error) string {
 		}
 	}
 	return s
+}
+
+// restartUnderLoad restarts s n times, pause apart, while l loads it, then
+// stops l and checks that every request succeeded and none was re-sent by
+// the client; what names the requests in messages.
+func restartUnderLoad(t *testing.T, s *service, l *load, n int, pause time.Duration, what string) {
+	t.Helper()
+	pid := s.mustGet("/").pid
+	for i := 0; i < n; i++ {
+		time.Sleep(pause)
+		pid = s.restartAndWait(pid).pid
+	}
+	time.Sleep(pause)
+	l.stop()
+	failed, detail := l.failures()
+	ok, retried := l.counts()
+	t.Logf("%s: ok=%d failed=%d (%s) retried=%d", what, ok, failed, detail, retried)
+	if ok == 0 {
+		t.Fatalf("no %s succeeded", what)
+	}
+	if failed > 0 {
+		t.Errorf("%d %s failed: %s", failed, what, detail)
+	}
+	if retried > 0 {
+		t.Errorf("%d %s were re-sent by the client", retried, what)
+	}
+	waitChildren(t, s.cmd.Process.Pid, 1)
 }
