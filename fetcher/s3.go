@@ -53,6 +53,12 @@ const (
 // retried. The reader implements Refusable: a version the master refuses
 // for its size is not downloaded again until its ETag changes.
 //
+// The AWS configuration is loaded once per process for each distinct
+// Region, credentials, Endpoint and UsePathStyle, when the first S3 with
+// those settings is initialised: S3 fetchers that agree on them (such as
+// the one fetcher.Manifest polls and those it makes to download assets)
+// share one SDK client, its connections and its credentials cache.
+//
 // Fetch must not be called concurrently with itself.
 type S3 struct {
 	// Access and Secret are static credentials. When both are empty, the

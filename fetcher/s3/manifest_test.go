@@ -18,8 +18,8 @@ import (
 )
 
 // TestManifestOverS3: a manifest in a bucket names its asset relative to
-// its key; the host downloads the asset beside it, and refuses, without
-// downloading, a release it is outside of.
+// its key; the host downloads the asset beside it, over the connection its
+// polls use, and refuses, without downloading, a release it is outside of.
 func TestManifestOverS3(t *testing.T) {
 	gw := startVersityGW(t)
 	gw.mkBucket(t, "fleet")
@@ -90,5 +90,10 @@ func TestManifestOverS3(t *testing.T) {
 	}
 	if last := decisions[len(decisions)-1]; !last.Downloaded {
 		t.Fatalf("last decision %+v", last)
+	}
+	// The asset's fetcher shares the manifest fetcher's SDK client, so the
+	// download took the connection the polls kept warm.
+	if n := proxy.connections(); n != 1 {
+		t.Errorf("the host opened %d connections to the store, want 1", n)
 	}
 }

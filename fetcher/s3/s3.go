@@ -30,8 +30,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/seed-710818af/overseer/fetcher"
@@ -40,8 +38,8 @@ import (
 
 func init() { remote.RegisterS3(newFetcher) }
 
-// loadTimeout bounds loading the AWS configuration in Init (it reads local
-// files only; credentials are resolved lazily, on the first request).
+// loadTimeout bounds loading the AWS configuration (it reads local files
+// only; credentials are resolved lazily, on the first request).
 const loadTimeout = 30 * time.Second
 
 // s3Fetcher implements fetcher.S3.
@@ -71,38 +69,18 @@ func newFetcher(cfg any) (remote.Fetcher, error) {
 	return &s3Fetcher{cfg: s}, nil
 }
 
-// Init loads the AWS configuration and builds the client. fetcher.S3.Init
-// has already validated the fields and applied the defaults.
+// Init takes the process's SDK client for these settings (see clients).
+// fetcher.S3.Init has already validated the fields and applied the
+// defaults.
 func (f *s3Fetcher) Init() error {
 	s := f.cfg
 	f.op = "fetcher.S3: s3://" + s.Bucket + "/" + s.Key
 	f.gz = strings.HasSuffix(s.Key, ".gz")
-	var opts []func(*config.LoadOptions) error
-	if s.Region != "" {
-		opts = append(opts, config.WithRegion(s.Region))
-	}
-	if s.Access != "" {
-		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(s.Access, s.Secret, "")))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
-	defer cancel()
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	client, err := clientFor(s)
 	if err != nil {
-		return fmt.Errorf("%s: load AWS configuration: %w", f.op, err)
+		return fmt.Errorf("%s: %w", f.op, err)
 	}
-	if awsCfg.Region == "" {
-		awsCfg.Region = fetcher.DefaultS3Region
-	}
-	f.client = awss3.NewFromConfig(awsCfg, func(o *awss3.Options) {
-		if s.Endpoint != "" {
-			o.BaseEndpoint = aws.String(s.Endpoint)
-		}
-		o.UsePathStyle = s.UsePathStyle
-		// The stream is hashed by the master; do not make the SDK buffer or
-		// complain about objects uploaded without checksums.
-		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
-		o.DisableLogOutputChecksumValidationSkipped = true
-	})
+	f.client = client
 	f.pacer.Interval = s.Interval
 	if !f.gz {
 		f.lastETag = executableMD5()

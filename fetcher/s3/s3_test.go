@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -23,12 +24,14 @@ import (
 )
 
 // countingProxy sits between the fetcher and versitygw and counts requests
-// by method and the response body bytes it relays.
+// by method, the response body bytes it relays and the connections its
+// clients open.
 type countingProxy struct {
 	*httptest.Server
 	mu        sync.Mutex
 	methods   map[string]int
 	bodyBytes int64
+	conns     int
 }
 
 func newCountingProxy(t *testing.T, target string) *countingProxy {
@@ -43,17 +46,32 @@ func newCountingProxy(t *testing.T, target string) *countingProxy {
 		resp.Body = &countingBody{ReadCloser: resp.Body, p: p}
 		return nil
 	}
-	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.methods[r.Method]++
 		p.mu.Unlock()
 		rp.ServeHTTP(w, r)
 	}))
+	p.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			p.mu.Lock()
+			p.conns++
+			p.mu.Unlock()
+		}
+	}
+	p.Start()
 	t.Cleanup(p.Close)
 	return p
 }
 
-// counts returns and resets the counters.
+// connections returns how many connections clients have opened so far.
+func (p *countingProxy) connections() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conns
+}
+
+// counts returns and resets the request and byte counters.
 func (p *countingProxy) counts() (methods map[string]int, bodyBytes int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
