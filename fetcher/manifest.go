@@ -87,6 +87,8 @@ type Manifest struct {
 	Open func(ref string) (io.Reader, error)
 	// Client downloads http and https assets; nil means Source's client
 	// when Source is an *HTTP, else a client with the default timeouts.
+	// The named assets of a Github source use the Github fetcher's
+	// client.
 	Client *http.Client
 	// Logger receives the decisions; nil means slog.Default().
 	Logger *slog.Logger

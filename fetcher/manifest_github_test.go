@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -329,4 +330,21 @@ func TestManifestGithubSameRelease(t *testing.T) {
 		t.Fatalf("retry read: %v", err)
 	}
 	f2.verifyBinary(got, sig, a1)
+}
+
+// TestManifestGithubAssetTooLarge: the Github fetcher's MaxSize applies to
+// a named asset, before anything is downloaded.
+func TestManifestGithubAssetTooLarge(t *testing.T) {
+	f := newGhFleet(t)
+	f.release("v2.0.0", "v2", randomBytes(5000), false, nil)
+	var ds []Decision
+	h := f.host(&ds)
+	h.Source.(*Github).MaxSize = 4000
+	r, err := h.Fetch()
+	if r != nil || err == nil || !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), ghBinary) {
+		t.Fatalf("Fetch = %v, %v; want ErrTooLarge for %s", r, err, ghBinary)
+	}
+	if n := f.downloads(); n != 0 {
+		t.Fatalf("a binary over MaxSize was requested %d times", n)
+	}
 }
