@@ -18,6 +18,7 @@ const maxReleaseSize = 8 << 20
 
 // ghRelease is the part of GitHub's release object the fetcher uses.
 type ghRelease struct {
+	ID      int64     `json:"id"`
 	TagName string    `json:"tag_name"`
 	Assets  []ghAsset `json:"assets"`
 }

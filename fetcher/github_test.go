@@ -31,10 +31,20 @@ type ghFake struct {
 	limited http.Header // when set, the API answers 403 with these headers
 	token   string      // when set, required as the bearer token
 	nextID  int
+	// uploads remembers each release's id (by tag) and each asset's id
+	// and upload time (by tag/name/content), so publishing a tag again
+	// adds to the same release and leaves unchanged assets unchanged.
+	uploads map[string]ghFakeUpload
+}
+
+// ghFakeUpload is one release or asset as the fake published it.
+type ghFakeUpload struct {
+	id      int
+	updated string
 }
 
 func newGithubFake(t *testing.T) *ghFake {
-	f := &ghFake{testServer: newTestServer(t)}
+	f := &ghFake{testServer: newTestServer(t), uploads: map[string]ghFakeUpload{}}
 	f.hook("/api/v3/repos/owner/repo/releases/latest", f.serveRelease)
 	return f
 }
@@ -72,9 +82,24 @@ func (f *ghFake) serveRelease(w http.ResponseWriter, r *http.Request) {
 	w.Write(release)
 }
 
-// publish makes a release with the given assets the latest one. extra
-// changes the metadata without changing the assets (like a download
-// counter).
+// upload returns the id and upload time of key, new unless key was
+// uploaded before.
+func (f *ghFake) upload(key string) ghFakeUpload {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.uploads[key]
+	if !ok {
+		f.nextID++
+		u = ghFakeUpload{id: f.nextID, updated: time.Now().UTC().Format(time.RFC3339Nano)}
+		f.uploads[key] = u
+	}
+	return u
+}
+
+// publish makes a release with the given assets the latest one; a tag
+// published before is the same release (same id), with these assets.
+// The release is also served by its id. extra changes the metadata
+// without changing the assets (like a download counter).
 func (f *ghFake) publish(tag string, assets map[string][]byte, extra int) {
 	names := make([]string, 0, len(assets))
 	for name := range assets {
@@ -92,13 +117,15 @@ func (f *ghFake) publish(tag string, assets map[string][]byte, extra int) {
 		DownloadCount int    `json:"download_count"`
 	}
 	rel := struct {
+		ID      int     `json:"id"`
 		TagName string  `json:"tag_name"`
 		Assets  []asset `json:"assets"`
-	}{TagName: tag}
+	}{ID: f.upload("release " + tag).id, TagName: tag}
 	for _, name := range names {
+		sum := sha256.Sum256(assets[name])
+		up := f.upload(tag + "/" + name + "/" + hex.EncodeToString(sum[:]))
+		id := up.id
 		f.mu.Lock()
-		f.nextID++
-		id := f.nextID
 		token := f.token
 		f.mu.Unlock()
 		api := fmt.Sprintf("/api/v3/repos/owner/repo/releases/assets/%d", id)
@@ -119,10 +146,21 @@ func (f *ghFake) publish(tag string, assets map[string][]byte, extra int) {
 		})
 		rel.Assets = append(rel.Assets, asset{
 			ID: id, Name: name, URL: f.URL + api, BrowserURL: f.URL + dl, Size: len(assets[name]),
-			UpdatedAt: time.Now().UTC().Format(time.RFC3339Nano), State: "uploaded", DownloadCount: extra,
+			UpdatedAt: up.updated, State: "uploaded", DownloadCount: extra,
 		})
 	}
 	b, _ := json.Marshal(rel)
+	f.hook(fmt.Sprintf("/api/v3/repos/owner/repo/releases/%d", rel.ID), func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		token := f.token
+		f.mu.Unlock()
+		if token != "" && r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, `{"message":"Not Found"}`, http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(b)
+	})
 	sum := sha256.Sum256(b)
 	f.mu.Lock()
 	f.release, f.etag = b, `"`+hex.EncodeToString(sum[:8])+`"`

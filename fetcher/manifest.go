@@ -33,6 +33,15 @@ import (
 // service keeps running what it has, and nothing is fetched until the
 // manifest changes.
 //
+// With a Github Source, the manifest is a release asset (manifest.json
+// when Github.Asset is nil) and an asset given by name is the asset of
+// that name in the same release the manifest was read from, with its
+// NAME.minisig asset as its signature: a release published between the
+// poll and the download cannot mix two versions. It is downloaded as
+// Github downloads binaries (Token, the API address, MaxSize, Timeout).
+// A checksums file in the release need not list the manifest, which is
+// signed.
+//
 // The asset's reader implements Checksummed with the manifest's SHA-256,
 // so the master refuses (and quarantines) a binary that does not match,
 // and Signed with the asset's own ".minisig": when Config.PublicKey is
@@ -73,11 +82,13 @@ type Manifest struct {
 	// Open opens an asset, given its name (relative to the manifest) or
 	// URL, when the default does not fit. By default an asset URL is
 	// fetched with HTTP; a name is resolved beside the manifest for HTTP
-	// (the URL), File (the directory) and S3 (the key's prefix) sources.
-	// A Github source needs url assets or Open.
+	// (the URL), File (the directory) and S3 (the key's prefix) sources,
+	// and in the manifest's own release for a Github source.
 	Open func(ref string) (io.Reader, error)
 	// Client downloads http and https assets; nil means Source's client
 	// when Source is an *HTTP, else a client with the default timeouts.
+	// The named assets of a Github source use the Github fetcher's
+	// client.
 	Client *http.Client
 	// Logger receives the decisions; nil means slog.Default().
 	Logger *slog.Logger
@@ -91,7 +102,12 @@ type Manifest struct {
 	mu      sync.Mutex
 	newest  time.Time        // signing time of the newest manifest whose asset was delivered
 	pending *manifest.Signed // accepted, not yet delivered: retried at the next poll
+	from    namedAssets      // where pending's asset names resolve, for sources that resolve them
 }
+
+// manifestAsset is the release asset a Github Source of Manifest polls
+// when its Asset is nil: the file overseer-release writes.
+const manifestAsset = "manifest.json"
 
 // Decision is what Manifest decided about one manifest.
 type Decision struct {
@@ -143,6 +159,12 @@ func (m *Manifest) Init() error {
 			return fmt.Errorf("fetcher.Manifest: %w", err)
 		}
 	}
+	if g, ok := m.Source.(*Github); ok {
+		g.signedFile = true
+		if g.Asset == nil {
+			g.Asset = func(name string) bool { return name == manifestAsset }
+		}
+	}
 	if err := m.Source.Init(); err != nil {
 		return err
 	}
@@ -163,14 +185,14 @@ func (m *Manifest) Fetch() (io.Reader, error) {
 	}
 	if r == nil {
 		m.mu.Lock()
-		s := m.pending
+		s, from := m.pending, m.from
 		m.mu.Unlock()
 		if s == nil {
 			return nil, nil
 		}
-		return m.take(s)
+		return m.take(s, from)
 	}
-	s, err := m.read(r)
+	s, from, err := m.read(r)
 	if err != nil {
 		if isRefusal(err) {
 			m.refused(Decision{Err: err})
@@ -178,13 +200,15 @@ func (m *Manifest) Fetch() (io.Reader, error) {
 		}
 		return nil, err
 	}
-	return m.take(s)
+	return m.take(s, from)
 }
 
 // read fetches the signature, then reads and verifies the manifest. The
 // signature comes first: if it cannot be fetched, the manifest is not read
-// to its end, so Source offers it again at the next poll.
-func (m *Manifest) read(r io.Reader) (*manifest.Signed, error) {
+// to its end, so Source offers it again at the next poll. For a source
+// that resolves asset names itself, it also returns the place the
+// manifest came from (its GitHub release).
+func (m *Manifest) read(r io.Reader) (*manifest.Signed, namedAssets, error) {
 	if c, ok := r.(io.Closer); ok {
 		defer c.Close()
 	}
@@ -192,24 +216,29 @@ func (m *Manifest) read(r io.Reader) (*manifest.Signed, error) {
 	if sr, ok := r.(Signed); ok {
 		var err error
 		if sig, err = sr.Signature(); err != nil {
-			return nil, fmt.Errorf("fetcher.Manifest: the manifest's signature: %w", err)
+			return nil, nil, fmt.Errorf("fetcher.Manifest: the manifest's signature: %w", err)
 		}
 	} else {
-		return nil, fmt.Errorf("fetcher.Manifest: %w: Source (%T) cannot supply signatures", manifest.ErrTampered, m.Source)
+		return nil, nil, fmt.Errorf("fetcher.Manifest: %w: Source (%T) cannot supply signatures", manifest.ErrTampered, m.Source)
 	}
 	data, err := io.ReadAll(io.LimitReader(r, manifest.MaxSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("fetcher.Manifest: read the manifest: %w", err)
+		return nil, nil, fmt.Errorf("fetcher.Manifest: read the manifest: %w", err)
 	}
 	s, err := manifest.Verify(m.key, data, sig)
 	if err != nil {
-		return nil, fmt.Errorf("fetcher.Manifest: %w", err)
+		return nil, nil, fmt.Errorf("fetcher.Manifest: %w", err)
 	}
-	return s, nil
+	var from namedAssets
+	if gr, ok := r.(*githubReader); ok {
+		from = gr.namedAssets()
+	}
+	return s, from, nil
 }
 
-// take decides on s and, if it applies, opens its asset.
-func (m *Manifest) take(s *manifest.Signed) (io.Reader, error) {
+// take decides on s and, if it applies, opens its asset; from resolves
+// its asset names when the source does (else nil).
+func (m *Manifest) take(s *manifest.Signed, from namedAssets) (io.Reader, error) {
 	host, err := m.host()
 	if err != nil {
 		return nil, err
@@ -218,7 +247,7 @@ func (m *Manifest) take(s *manifest.Signed) (io.Reader, error) {
 	a, err := manifest.Decide(s, host, time.Now())
 	if err != nil {
 		m.mu.Lock()
-		m.pending = nil
+		m.pending, m.from = nil, nil
 		m.mu.Unlock()
 		d.Err = fmt.Errorf("fetcher.Manifest: %w", err)
 		m.refused(d)
@@ -226,9 +255,9 @@ func (m *Manifest) take(s *manifest.Signed) (io.Reader, error) {
 	}
 	d.Asset = a
 	m.mu.Lock()
-	m.pending = s
+	m.pending, m.from = s, from
 	m.mu.Unlock()
-	body, err := m.open(a)
+	body, err := m.open(a, from)
 	if err != nil {
 		d.Err = fmt.Errorf("fetcher.Manifest: download %s of release %s: %w", a.Ref(), s.Version, err)
 		m.report(d)
@@ -247,7 +276,7 @@ func (m *Manifest) downloaded(s *manifest.Signed, d Decision, err error) {
 			m.newest = s.SignedAt
 		}
 		if m.pending == s {
-			m.pending = nil
+			m.pending, m.from = nil, nil
 		}
 		m.mu.Unlock()
 		d.Downloaded = true
@@ -256,7 +285,7 @@ func (m *Manifest) downloaded(s *manifest.Signed, d Decision, err error) {
 		if errors.Is(err, manifest.ErrMismatch) {
 			m.mu.Lock()
 			if m.pending == s {
-				m.pending = nil // a wrong asset is not fetched again
+				m.pending, m.from = nil, nil // a wrong asset is not fetched again
 			}
 			m.mu.Unlock()
 			m.log.Error("fetcher.Manifest: the published asset does not match its manifest; release refused, the service keeps running what it has", "version", s.Version, "err", err)

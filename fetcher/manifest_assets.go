@@ -13,13 +13,17 @@ import (
 	"github.com/seed-710818af/overseer/manifest"
 )
 
-// open starts the download of asset a.
-func (m *Manifest) open(a manifest.Asset) (io.Reader, error) {
+// open starts the download of asset a; from, when the manifest's source
+// resolves names itself, is where the manifest was read.
+func (m *Manifest) open(a manifest.Asset, from namedAssets) (io.Reader, error) {
 	if m.Open != nil {
 		return m.Open(a.Ref())
 	}
 	if a.URL != "" {
 		return m.openHTTP(a.URL, nil)
+	}
+	if from != nil {
+		return from.openName(a.Name)
 	}
 	switch src := m.Source.(type) {
 	case *HTTP:
