@@ -14,14 +14,25 @@
 //	    -percent 10 -expires 336h
 //
 // Then upload the dist directory (binaries, their .minisig files and the
-// manifest) to the store the fleet polls. To widen, halt or re-sign before
-// expiry, run the command again with the new -percent (or the previous
-// release's dist): every run signs anew, so the newest run wins.
+// manifest) to the store the fleet polls.
+//
+// To widen, halt or re-sign before expiry, re-sign the published manifest
+// with -resign: it needs only the key and manifest.json (with its
+// .minisig), not the binaries. It verifies the manifest with the key first,
+// keeps its version, channel and assets, changes only what -percent,
+// -hosts and -expires say, and signs it anew, so hosts see it as newer:
+//
+//	go run github.com/seed-710818af/overseer/cmd/overseer-release \
+//	    -key ~/.minisign/minisign.key -resign manifest.json -percent 50
+//
+// Running the command again on a dist directory (the previous release's, to
+// halt by going back to it) also signs anew: the newest run wins.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -31,7 +42,7 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "overseer-release:", err)
 		os.Exit(1)
 	}
@@ -49,12 +60,20 @@ type options struct {
 	hosts             string
 	expires           time.Duration
 	signAssets        bool
+	resign            string
 }
 
-// run parses args and publishes.
-func run(args []string) error {
+// publishOnly are the flags that describe binaries to publish: they make
+// no sense with -resign, which keeps the manifest's version, channel and
+// assets.
+var publishOnly = []string{"version", "channel", "dist", "binary", "asset", "base-url", "sign-assets"}
+
+// run parses args and publishes, or re-signs with -resign. The summary
+// goes to stdout, logs to stderr.
+func run(args []string, stdout, stderr io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("overseer-release", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	fs.StringVar(&o.key, "key", "", "minisign secret key file (`minisign -G` writes ~/.minisign/minisign.key)")
 	fs.StringVar(&o.passwordFile, "password-file", "", "file holding the key's password (default: $MINISIGN_PASSWORD)")
 	fs.BoolVar(&o.noPassword, "W", false, "the key is not encrypted (made with minisign -G -W)")
@@ -63,18 +82,39 @@ func run(args []string) error {
 	fs.StringVar(&o.dist, "dist", "", "GoReleaser-style directory of NAME_OS_ARCH[_VARIANT]/BINARY builds")
 	fs.StringVar(&o.binary, "binary", "", "binary file name inside each platform directory (default: the only file there)")
 	fs.Var(&o.assets, "asset", "GOOS/GOARCH=PATH of one binary; repeatable, instead of or besides -dist")
-	fs.StringVar(&o.out, "out", "", "directory to write manifest.json into (default: -dist); asset names are relative to it")
+	fs.StringVar(&o.out, "out", "", "directory to write manifest.json into (default: -dist, or the directory of -resign); asset names are relative to it")
 	fs.StringVar(&o.baseURL, "base-url", "", "publish assets as absolute URLs under this URL instead of names relative to the manifest")
-	fs.Float64Var(&o.percent, "percent", 100, "share of hosts that take the release, 0 to 100 in steps of 0.01")
-	fs.StringVar(&o.hosts, "hosts", "", "comma-separated host names that take the release regardless of -percent")
-	fs.DurationVar(&o.expires, "expires", 14*24*time.Hour, "how long the manifest stays valid; re-sign before it lapses")
+	fs.Float64Var(&o.percent, "percent", 100, "share of hosts that take the release, 0 to 100 in steps of 0.01 (with -resign: unchanged unless given)")
+	fs.StringVar(&o.hosts, "hosts", "", "comma-separated host names that take the release regardless of -percent (with -resign: unchanged unless given)")
+	fs.DurationVar(&o.expires, "expires", 14*24*time.Hour, "how long the manifest stays valid; re-sign before it lapses (with -resign: unchanged unless given)")
 	fs.BoolVar(&o.signAssets, "sign-assets", true, "also write BINARY.minisig beside each binary (needed when services set Config.PublicKey)")
+	fs.StringVar(&o.resign, "resign", "", "re-sign this published manifest.json without the binaries: verify it with -key, apply -percent, -hosts and -expires, sign anew")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected arguments %q: every option is a flag", fs.Args())
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if o.resign != "" {
+		for _, name := range publishOnly {
+			if given[name] {
+				fs.Usage()
+				return fmt.Errorf("-%s cannot be used with -resign: a re-signed manifest keeps its version, channel and assets (publish a new release without -resign to change them)", name)
+			}
+		}
+		if o.key == "" {
+			fs.Usage()
+			return fmt.Errorf("-key is required")
+		}
+		return resign(o, given, stdout, log)
+	}
 	if o.key == "" || o.version == "" || (o.dist == "" && len(o.assets) == 0) {
 		fs.Usage()
-		return fmt.Errorf("-key, -version and -dist or -asset are required")
+		return fmt.Errorf("-key, -version and -dist or -asset are required (or -key and -resign to re-sign a manifest)")
 	}
 	if o.out == "" {
 		o.out = o.dist
@@ -82,7 +122,7 @@ func run(args []string) error {
 	if o.out == "" {
 		return fmt.Errorf("-out is required with -asset")
 	}
-	return publish(o, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	return publish(o, stdout, log)
 }
 
 // hostList splits -hosts.

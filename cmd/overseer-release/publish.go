@@ -21,7 +21,7 @@ import (
 )
 
 // publish signs the binaries and writes the signed manifest.
-func publish(o options, log *slog.Logger) error {
+func publish(o options, stdout io.Writer, log *slog.Logger) error {
 	key, err := readKey(o.key, o.noPassword, o.passwordFile)
 	if err != nil {
 		return err
@@ -69,6 +69,7 @@ func publish(o options, log *slog.Logger) error {
 		return err
 	}
 	log.Info("manifest written", "file", out, "version", m.Version, "expires", m.Expires, "assets", len(m.Assets))
+	fmt.Fprintln(stdout, summary("published", out, m, now))
 	return nil
 }
 
@@ -111,15 +112,32 @@ func describe(file string, o options, key minisign.PrivateKey, now time.Time) (m
 	return a, nil
 }
 
-// writeFile replaces path atomically.
+// writeFile replaces path atomically: it writes a temporary file in the
+// same directory, flushes it to disk and renames it onto path, so a reader
+// (or a store syncing the directory) sees the old file or the new one,
+// never half of one.
 func writeFile(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
 		os.Remove(tmp)
-		return err
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
