@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,7 +31,10 @@ import (
 	"github.com/seed-710818af/overseer/manifest"
 )
 
-func main() {
+func main() { os.Exit(run()) }
+
+// run runs the command and returns its exit status.
+func run() int {
 	var (
 		hosts     = flag.Int("hosts", 10000, "simulated hosts")
 		interval  = flag.Duration("interval", 10*time.Second, "each host's poll interval (jittered ±10%)")
@@ -39,23 +43,31 @@ func main() {
 		out       = flag.String("out", "", "also write the report to this file")
 		proxyTo   = flag.String("proxy-to", "", "run as the counting proxy to this URL (used by -store versitygw)")
 		stores    = flag.String("store", "http", "stores to simulate, comma-separated: http, versitygw")
-		gwHosts   = flag.Int("versitygw-hosts", 2000, "simulated hosts for the versitygw store: each fetcher.S3 holds an AWS SDK client of about 1 MB, and 10,000 of them do not fit beside other work on a small machine")
 		gwBin     = flag.String("versitygw", "", "the versitygw binary (scripts/install-versitygw.sh builds it into .cache/bin)")
+		cpuProf   = flag.String("cpuprofile", "", "write the simulation's CPU profile (the hosts' side) to this file")
 	)
 	flag.Parse()
+	if *cpuProf != "" {
+		stop, err := startCPUProfile(*cpuProf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fleet:", err)
+			return 2
+		}
+		defer stop()
+	}
 	if *proxyTo != "" {
 		if err := runProxy(*proxyTo); err != nil {
 			fmt.Fprintln(os.Stderr, "fleet proxy:", err)
-			os.Exit(1)
+			return 1
 		}
-		return
+		return 0
 	}
 	var pcts []float64
 	for _, w := range strings.Split(*waves, ",") {
 		p, err := strconv.ParseFloat(strings.TrimSpace(w), 64)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "fleet: -waves:", err)
-			os.Exit(2)
+			return 2
 		}
 		pcts = append(pcts, p)
 	}
@@ -65,18 +77,14 @@ func main() {
 		st, client, err := openStore(strings.TrimSpace(kind), *gwBin)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "fleet:", err)
-			os.Exit(1)
+			return 1
 		}
 		begun := time.Now()
-		n := *hosts
-		if strings.TrimSpace(kind) == "versitygw" {
-			n = *gwHosts
-		}
-		rep, err := simulate(st, client, n, *interval, *assetSize, pcts)
+		rep, err := simulate(st, client, *hosts, *interval, *assetSize, pcts)
 		st.close()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "fleet:", err)
-			os.Exit(1)
+			return 1
 		}
 		fmt.Fprintf(&text, "%sRun time: %s.\n\n", rep.text, time.Since(begun).Round(time.Second))
 		fmt.Print(rep.text)
@@ -85,12 +93,13 @@ func main() {
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(text.String()), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "fleet:", err)
-			os.Exit(1)
+			return 1
 		}
 	}
 	if violations > 0 {
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 // openStore starts a store of kind, and the HTTP client its hosts share.
@@ -299,4 +308,17 @@ func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
