@@ -49,6 +49,7 @@ func (m *Manifest) open(a manifest.Asset, from namedAssets) (io.Reader, error) {
 			Bucket: src.Bucket, Key: path.Join(path.Dir(src.Key), a.Name),
 			HeadTimeout: src.HeadTimeout, GetTimeout: src.GetTimeout,
 			Endpoint: src.Endpoint, UsePathStyle: src.UsePathStyle, MaxSize: src.MaxSize,
+			Client: src.Client,
 		}
 		return openOnce(s)
 	}

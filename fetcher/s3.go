@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/seed-710818af/overseer/fetcher/internal/remote"
@@ -40,8 +41,9 @@ const (
 // an object identical to it (uploaded in one part) is not downloaded at
 // start-up. Otherwise Fetch returns a reader whose GetObject request (with
 // If-Match on the ETag just seen, so a concurrent upload cannot mix
-// versions) is only sent on its first Read. A key ending in ".gz" is
-// decompressed while it streams.
+// versions) is only sent on its first Read; when the object was replaced
+// in between, the read fails and the next poll starts at once. A key
+// ending in ".gz" is decompressed while it streams.
 //
 // The reader implements Signed: its Signature method gets the object Key
 // plus ".minisig"; a missing object (404, or 403 when the credentials may
@@ -54,10 +56,11 @@ const (
 // for its size is not downloaded again until its ETag changes.
 //
 // The AWS configuration is loaded once per process for each distinct
-// Region, credentials, Endpoint and UsePathStyle, when the first S3 with
-// those settings is initialised: S3 fetchers that agree on them (such as
-// the one fetcher.Manifest polls and those it makes to download assets)
-// share one SDK client, its connections and its credentials cache.
+// Region, credentials, Endpoint, UsePathStyle and Client, when the first
+// S3 with those settings is initialised: S3 fetchers that agree on them
+// (such as the one fetcher.Manifest polls and those it makes to download
+// assets) share one SDK client, its connections and its credentials
+// cache.
 //
 // Fetch must not be called concurrently with itself.
 type S3 struct {
@@ -95,6 +98,14 @@ type S3 struct {
 	// MaxSize is the largest binary accepted, in bytes, both as stored and
 	// after decompression; zero means DefaultMaxSize (1 GiB).
 	MaxSize int64
+
+	// Client sends the requests to S3 (for a proxy, TLS settings, tracing
+	// or a connection pool shared with other code); nil means the AWS
+	// SDK's own client, which honours AWS_CA_BUNDLE. Credential providers
+	// (instance metadata, SSO, STS) use the SDK's client either way.
+	// Timeouts come from HeadTimeout and GetTimeout, not from
+	// Client.Timeout.
+	Client *http.Client
 
 	impl remote.Fetcher
 }

@@ -3,6 +3,7 @@ package s3
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,10 +20,11 @@ type clientKey struct {
 	region, access, secret string
 	endpoint               string
 	pathStyle              bool
+	http                   *http.Client
 }
 
 func keyOf(s *fetcher.S3) clientKey {
-	return clientKey{region: s.Region, access: s.Access, secret: s.Secret, endpoint: s.Endpoint, pathStyle: s.UsePathStyle}
+	return clientKey{region: s.Region, access: s.Access, secret: s.Secret, endpoint: s.Endpoint, pathStyle: s.UsePathStyle, http: s.Client}
 }
 
 // sharedClient is one SDK client, built on first use. A failed build is
@@ -99,6 +101,12 @@ func newClient(key clientKey) (*awss3.Client, error) {
 			o.BaseEndpoint = aws.String(key.endpoint)
 		}
 		o.UsePathStyle = key.pathStyle
+		if key.http != nil {
+			// Set here, not in the loaded configuration: with
+			// AWS_CA_BUNDLE set, loading refuses a client it cannot add
+			// the bundle to. Credential providers keep the SDK's client.
+			o.HTTPClient = key.http
+		}
 		// The stream is hashed by the master; do not make the SDK buffer or
 		// complain about objects uploaded without checksums.
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired

@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"net/http"
 	"testing"
 
 	"github.com/seed-710818af/overseer/fetcher"
@@ -30,6 +31,7 @@ func TestClientsShared(t *testing.T) {
 		{"default credentials", func(s *fetcher.S3) { s.Access, s.Secret = "", "" }, false},
 		{"other endpoint", func(s *fetcher.S3) { s.Endpoint = "http://127.0.0.1:10" }, false},
 		{"virtual-hosted style", func(s *fetcher.S3) { s.UsePathStyle = false }, false},
+		{"the program's HTTP client", func(s *fetcher.S3) { s.Client = &http.Client{} }, false},
 	} {
 		s := base
 		tc.edit(&s)

@@ -156,7 +156,14 @@ func (f *s3Fetcher) poll() (io.Reader, error) {
 		f.pacer.Succeeded()
 	}
 	stream.OnEOF = seen
-	stream.OnError = f.failed
+	stream.OnError = func(err error) {
+		// Replaced between the HEAD and the GET (a publish in progress):
+		// the next poll, at once, finds the new version.
+		if statusCode(err) == http.StatusPreconditionFailed && f.pacer.Again() {
+			return
+		}
+		f.failed(err)
+	}
 	r.refuse = seen
 	return r, nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,6 +209,71 @@ func TestS3(t *testing.T) {
 		mustNotChange(t, f)
 	})
 
+	t.Run("ReplacedDuringDownloadIsPolledAgainAtOnce", func(t *testing.T) {
+		v1, v2 := randomBytes(10<<10), randomBytes(20<<10)
+		gw.put(t, "releases", "replaced", v1)
+		f := &fetcher.S3{
+			Access: testAccess, Secret: testSecret, Region: testRegion,
+			Bucket: "releases", Key: "replaced", Endpoint: gw.Endpoint, UsePathStyle: true,
+			Interval: time.Hour, // a poll that waited would time the test out
+		}
+		if err := f.Init(); err != nil {
+			t.Fatal(err)
+		}
+		r, err := f.Fetch()
+		if err != nil || r == nil {
+			t.Fatalf("Fetch = %v, %v", r, err)
+		}
+		// Published between the HEAD and the GET: If-Match fails.
+		gw.put(t, "releases", "replaced", v2)
+		_, err = io.ReadAll(r)
+		r.(io.Closer).Close()
+		if err == nil || !strings.Contains(err.Error(), "object changed during the download") {
+			t.Fatalf("read of a replaced object: %v", err)
+		}
+		type result struct {
+			body []byte
+			err  error
+		}
+		done := make(chan result, 1)
+		go func() {
+			r, err := f.Fetch()
+			if err != nil || r == nil {
+				done <- result{nil, fmt.Errorf("Fetch = %v, %v", r, err)}
+				return
+			}
+			defer r.(io.Closer).Close()
+			b, err := io.ReadAll(r)
+			done <- result{b, err}
+		}()
+		select {
+		case res := <-done:
+			if res.err != nil || !bytes.Equal(res.body, v2) {
+				t.Fatalf("the poll after a replaced download: %d bytes, %v; want the new %d", len(res.body), res.err, len(v2))
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("the poll after a replaced download waited")
+		}
+	})
+
+	t.Run("OwnHTTPClient", func(t *testing.T) {
+		gw.put(t, "releases", "client", []byte("bin"))
+		var sent countingTransport
+		f := &fetcher.S3{
+			Access: testAccess, Secret: testSecret, Region: testRegion,
+			Bucket: "releases", Key: "client", Endpoint: gw.Endpoint, UsePathStyle: true,
+			Interval: time.Millisecond, Client: &http.Client{Transport: &sent},
+		}
+		if err := f.Init(); err != nil {
+			t.Fatal(err)
+		}
+		mustFetch(t, f, []byte("bin"))
+		mustNotChange(t, f)
+		if n := sent.n.Load(); n != 3 { // HEAD, GET, HEAD
+			t.Fatalf("the program's client sent %d requests, want 3", n)
+		}
+	})
+
 	t.Run("Gzip", func(t *testing.T) {
 		bin := bytes.Repeat([]byte("binary "), 5000)
 		var gz bytes.Buffer
@@ -337,4 +404,13 @@ func TestS3Stall(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("GET timeout took %s", d)
 	}
+}
+
+// countingTransport is an http.RoundTripper that counts the requests it
+// sends through the default transport.
+type countingTransport struct{ n atomic.Int64 }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
 }

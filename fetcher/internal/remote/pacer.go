@@ -15,6 +15,11 @@ const Jitter = 0.1
 // shorter than the interval itself).
 const MaxBackoff = time.Hour
 
+// MaxAgain is how many polls in a row Again lets start at once; after
+// that, a version that keeps changing under the fetcher waits like a
+// failure.
+const MaxAgain = 3
+
 // maxBackoffFactor caps the exponential backoff at this multiple of the
 // interval.
 const maxBackoffFactor = 16
@@ -37,6 +42,8 @@ type Pacer struct {
 	started   bool
 	failures  int
 	notBefore time.Time
+	again     int  // polls in a row cut short by Again
+	now       bool // the next poll starts without waiting
 }
 
 // Wait blocks until the next poll is due, and reports how long it slept.
@@ -60,6 +67,10 @@ func (p *Pacer) Next(now time.Time) time.Duration {
 	defer p.mu.Unlock()
 	if !p.started {
 		p.started = true
+		return 0
+	}
+	if p.now {
+		p.now = false
 		return 0
 	}
 	if !p.notBefore.IsZero() {
@@ -92,7 +103,25 @@ func (p *Pacer) delayLocked() time.Duration {
 func (p *Pacer) Succeeded() {
 	p.mu.Lock()
 	p.failures = 0
+	p.again = 0
 	p.mu.Unlock()
+}
+
+// Again makes the next poll start at once, because the version just seen
+// was replaced while it was being downloaded (S3 answers 412 to the
+// download's If-Match): the next poll finds the new one. It reports false,
+// and changes nothing, when the last MaxAgain polls already ended this
+// way; the caller then counts a failure.
+func (p *Pacer) Again() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.again >= MaxAgain {
+		p.again = 0
+		return false
+	}
+	p.again++
+	p.now = true
+	return true
 }
 
 // Failed lengthens the next wait. It returns the number of consecutive

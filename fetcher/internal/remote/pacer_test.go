@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -74,5 +75,50 @@ func TestPacerWaitSleeps(t *testing.T) {
 	p.Wait()
 	if len(slept) != 1 || slept[0] < 900*time.Millisecond {
 		t.Fatalf("slept %v", slept)
+	}
+}
+
+// TestPacerAgain: a version replaced during its download is polled again
+// at once, MaxAgain times in a row at most; then it waits like a failure.
+// A success resets the count. Every step is followed by a poll.
+func TestPacerAgain(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name  string
+		steps string // a: Again, s: Succeeded, f: Failed
+		want  []bool // Again's results, in order
+		at0   bool   // the poll after the last step starts at once
+	}{
+		{"one replacement", "a", []bool{true}, true},
+		{"replaced MaxAgain times", "aaa", []bool{true, true, true}, true},
+		{"one time too many", "aaaa", []bool{true, true, true, false}, false},
+		{"the count restarts after giving up", "aaaaa", []bool{true, true, true, false, true}, true},
+		{"a success resets the count", "aaasa", []bool{true, true, true, true}, true},
+		{"a failure keeps the count", "aaafa", []bool{true, true, true, false}, false},
+		{"a failure waits", "f", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &Pacer{Interval: time.Minute}
+			p.Next(now) // the first poll
+			var got []bool
+			at0 := false
+			for _, step := range tc.steps {
+				switch step {
+				case 'a':
+					got = append(got, p.Again())
+				case 's':
+					p.Succeeded()
+				case 'f':
+					p.Failed()
+				}
+				at0 = p.Next(now) == 0
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("Again results %v, want %v", got, tc.want)
+			}
+			if at0 != tc.at0 {
+				t.Fatalf("the poll after the last step starts at once: %v, want %v", at0, tc.at0)
+			}
+		})
 	}
 }
