@@ -19,10 +19,10 @@ import (
 const countersPath = "/__fleet_counters"
 
 // runProxy is the counting reverse proxy in front of versitygw, run as a
-// process of its own (this binary with -proxy-to): 10,000 hosts keep a
-// connection each, and the two ends of those connections in one process
-// would pass its descriptor limit. It prints its address and serves until
-// its parent dies.
+// process of its own (this binary with -proxy-to), so that its CPU is not
+// the simulated hosts' and both ends of the hosts' connections (up to
+// 2,048 kept open) do not share one descriptor table. It prints its
+// address and serves until its parent dies.
 func runProxy(target string) error {
 	u, err := url.Parse(target)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,11 +34,15 @@ type gwStore struct {
 	cmd    *exec.Cmd
 	dir    string
 	proxy  *proxyProcess
-	client *awss3.Client
+	client *awss3.Client // the publisher's
+	hosts  *http.Client  // the simulated hosts' (fetcher.S3.Client)
 }
 
-// newGWStore starts versitygw from bin and the proxy in front of it.
-func newGWStore(bin string) (*gwStore, error) {
+// newGWStore starts versitygw from bin and the proxy in front of it. The
+// hosts send their requests through hosts: one pool for the whole
+// simulated fleet, as for the HTTP store, where a real fleet has one
+// connection per host.
+func newGWStore(bin string, hosts *http.Client) (*gwStore, error) {
 	dir, err := os.MkdirTemp("", "fleet-versitygw-")
 	if err != nil {
 		return nil, err
@@ -48,7 +53,7 @@ func newGWStore(bin string) (*gwStore, error) {
 	}
 	gwAddr := ln.Addr().String()
 	ln.Close()
-	s := &gwStore{dir: dir}
+	s := &gwStore{dir: dir, hosts: hosts}
 	s.cmd = exec.Command(bin, "--access", gwAccess, "--secret", gwSecret, "--port", gwAddr, "posix", dir)
 	logf, err := os.Create(filepath.Join(dir, "..", filepath.Base(dir)+".log"))
 	if err == nil {
@@ -107,7 +112,7 @@ func (s *gwStore) source(interval time.Duration) fetcher.Interface {
 	return &fetcher.S3{
 		Access: gwAccess, Secret: gwSecret, Region: gwRegion,
 		Bucket: gwBucket, Key: "manifest.json", Endpoint: s.proxy.url, UsePathStyle: true,
-		Interval: interval,
+		Interval: interval, Client: s.hosts,
 	}
 }
 
