@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/seed-710818af/overseer/internal/atomicfile"
 )
 
 // The binary on disk. A fetched binary that passed every check (see
@@ -157,7 +159,7 @@ func (b *binary) install(s *stagedBinary, unproven *installed) (*installed, erro
 		s.discard()
 		return nil, fmt.Errorf("rename into place: %w", err)
 	}
-	if err := syncDir(b.dir); err != nil {
+	if err := atomicfile.SyncDir(b.dir); err != nil {
 		b.log.Warn("upgrade installed but not yet durable", "err", err)
 	}
 	b.setID(s.id)
@@ -184,7 +186,7 @@ func (b *binary) restore(inst *installed) error {
 		os.Remove(tmp.Name())
 		return err
 	}
-	if err := syncDir(b.dir); err != nil {
+	if err := atomicfile.SyncDir(b.dir); err != nil {
 		b.log.Warn("restore not yet durable", "err", err)
 	}
 	b.setID(inst.prevID)

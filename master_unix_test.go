@@ -134,7 +134,7 @@ func newIdleLoopHarness(t *testing.T, configure func(*Config)) *loopHarness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tx.Close() })
-	h.notifyRx, h.m.notify = rx, &notifier{conn: tx, log: c.Logger}
+	h.notifyRx, h.m.notify = rx, testNotifier(tx, c.Logger)
 	return h
 }
 
@@ -475,6 +475,9 @@ func wantChildBinary(id int, content string) step {
 func wantNotified(lines ...string) step {
 	return func(h *loopHarness) {
 		h.t.Helper()
+		if !notifyWorks {
+			return
+		}
 		all := strings.Join(h.notified, "\n")
 		for _, l := range lines {
 			if !strings.Contains(all, l) {

@@ -86,19 +86,6 @@ func newControlPair() (masterEnd, childEnd *os.File, err error) {
 	return os.NewFile(uintptr(fds[0]), "overseer-control"), os.NewFile(uintptr(fds[1]), "overseer-control-child"), nil
 }
 
-// syncDir flushes a directory's entries (a rename in it) to disk.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
-}
-
 // isTextBusy reports whether err is ETXTBSY: exec of a file another
 // process still has open for writing. A fork elsewhere in this process can
 // briefly hold a just-written file open (golang.org/issue/22315).

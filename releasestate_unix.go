@@ -8,9 +8,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/seed-710818af/overseer/internal/atomicfile"
 )
 
 // releaseStateVersion is the format of the state file; a master refuses
@@ -204,34 +205,5 @@ func (s *releaseStore) update(change func(*releaseState)) error {
 	if err != nil {
 		return fmt.Errorf("encode release state: %w", err)
 	}
-	return writeFileAtomic(s.path, append(b, '\n'), 0o644)
-}
-
-// writeFileAtomic replaces path with data: a reader (or a master started
-// after a power cut) sees the old content or the new, never a mix.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir, base := filepath.Split(path)
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return syncDir(filepath.Clean(dir))
+	return atomicfile.WriteFile(s.path, append(b, '\n'), 0o644)
 }

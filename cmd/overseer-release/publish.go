@@ -17,6 +17,7 @@ import (
 
 	"aead.dev/minisign"
 
+	"github.com/seed-710818af/overseer/internal/atomicfile"
 	"github.com/seed-710818af/overseer/manifest"
 )
 
@@ -112,34 +113,11 @@ func describe(file string, o options, key minisign.PrivateKey, now time.Time) (m
 	return a, nil
 }
 
-// writeFile replaces path atomically: it writes a temporary file in the
-// same directory, flushes it to disk and renames it onto path, so a reader
-// (or a store syncing the directory) sees the old file or the new one,
-// never half of one.
+// writeFile replaces path atomically (see atomicfile.WriteFile), so a
+// reader, or a store syncing the directory, sees the old file or the new
+// one, never half of one.
 func writeFile(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, data, 0o644)
 }
 
 // readKey reads a minisign secret key file, decrypting it unless
