@@ -39,7 +39,8 @@ type File struct {
 	// raised to one second.
 	Interval time.Duration
 
-	checked bool // Fetch has run before: sleep before the next check
+	checked  bool // Fetch has run before: sleep before the next check
+	manifest bool // polled by Manifest: the signature's stamp is not part of the version
 
 	mu   sync.Mutex   // guards last: a reader commits from its consumer's goroutine
 	last releaseStamp // the version last read to its end (or refused), or seen missing
@@ -131,12 +132,22 @@ func (f *File) stat() (releaseStamp, error) {
 	if err != nil {
 		return releaseStamp{}, err
 	}
+	if f.manifest {
+		return releaseStamp{bin: bin}, nil
+	}
 	sig, err := statFile(f.Path + ".minisig")
 	if err != nil {
 		return releaseStamp{}, err
 	}
 	return releaseStamp{bin: bin, sig: sig}, nil
 }
+
+// pollManifest implements manifestSource.
+func (f *File) pollManifest() { f.manifest = true }
+
+// unsee implements manifestSource: the next Fetch reads the file that is
+// there.
+func (f *File) unsee() { f.commit(releaseStamp{}) }
 
 // seen reports whether stamp is the version last read to its end.
 func (f *File) seen(stamp releaseStamp) bool {

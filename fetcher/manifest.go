@@ -103,6 +103,7 @@ type Manifest struct {
 	newest  time.Time        // signing time of the newest manifest whose asset was delivered
 	pending *manifest.Signed // accepted, not yet delivered: retried at the next poll
 	from    namedAssets      // where pending's asset names resolve, for sources that resolve them
+	failed  unverified       // consecutive reads of a manifest that did not verify
 }
 
 // manifestAsset is the release asset a Github Source of Manifest polls
@@ -159,8 +160,10 @@ func (m *Manifest) Init() error {
 			return fmt.Errorf("fetcher.Manifest: %w", err)
 		}
 	}
+	if src, ok := m.Source.(manifestSource); ok {
+		src.pollManifest()
+	}
 	if g, ok := m.Source.(*Github); ok {
-		g.signedFile = true
 		if g.Asset == nil {
 			g.Asset = func(name string) bool { return name == manifestAsset }
 		}
@@ -183,22 +186,23 @@ func (m *Manifest) Fetch() (io.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r == nil {
-		m.mu.Lock()
-		s, from := m.pending, m.from
-		m.mu.Unlock()
-		if s == nil {
-			return nil, nil
+	if r != nil {
+		s, from, err := m.read(r)
+		switch {
+		case err == nil:
+			return m.take(s, from)
+		case !isRefusal(err):
+			return nil, err
 		}
-		return m.take(s, from)
+		m.refused(Decision{Err: err})
 	}
-	s, from, err := m.read(r)
-	if err != nil {
-		if isRefusal(err) {
-			m.refused(Decision{Err: err})
-			return nil, nil
-		}
-		return nil, err
+	// Nothing new, or a manifest that does not verify: retry the download
+	// of the release accepted before, if it was cut off.
+	m.mu.Lock()
+	s, from := m.pending, m.from
+	m.mu.Unlock()
+	if s == nil {
+		return nil, nil
 	}
 	return m.take(s, from)
 }
@@ -227,8 +231,12 @@ func (m *Manifest) read(r io.Reader) (*manifest.Signed, namedAssets, error) {
 	}
 	s, err := manifest.Verify(m.key, data, sig)
 	if err != nil {
+		if m.retryUnverified(data, err) {
+			return nil, nil, fmt.Errorf("fetcher.Manifest: %w (%w)", err, errVerifyAgain)
+		}
 		return nil, nil, fmt.Errorf("fetcher.Manifest: %w", err)
 	}
+	m.verified()
 	var from namedAssets
 	if gr, ok := r.(*githubReader); ok {
 		from = gr.namedAssets()
@@ -298,6 +306,8 @@ func (m *Manifest) downloaded(s *manifest.Signed, d Decision, err error) {
 func (m *Manifest) refused(d Decision) {
 	const keep = "; the service keeps running what it has"
 	switch err := d.Err; {
+	case errors.Is(err, errVerifyAgain):
+		m.log.Warn("fetcher.Manifest: the manifest does not verify against its signature (a publication in progress?); both are fetched again at the next poll", "err", err)
 	case errors.Is(err, manifest.ErrUpToDate):
 		m.log.Debug("fetcher.Manifest: release already running", "version", d.Version)
 	case errors.Is(err, manifest.ErrOutsideRollout):
@@ -320,6 +330,10 @@ func (m *Manifest) report(d Decision) {
 		m.OnDecision(d)
 	}
 }
+
+// errVerifyAgain marks a manifest that did not verify and that Source
+// offers again at the next poll (see unverifiedRetries).
+var errVerifyAgain = errors.New("the manifest and its signature are fetched again at the next poll")
 
 // isRefusal reports whether err is a verdict on the manifest rather than a
 // failure to fetch it.

@@ -96,7 +96,8 @@ type S3 struct {
 	// after decompression; zero means DefaultMaxSize (1 GiB).
 	MaxSize int64
 
-	impl remote.Fetcher
+	impl     remote.Fetcher
+	manifest bool // polled by Manifest: the signature is not polled on its own
 }
 
 // Init validates the configuration, applies the defaults and loads the AWS
@@ -131,6 +132,9 @@ func (s *S3) Init() error {
 	if err != nil {
 		return err
 	}
+	if mp, ok := impl.(remote.ManifestPoller); ok && s.manifest {
+		mp.PollManifest()
+	}
 	if err := impl.Init(); err != nil {
 		return err
 	}
@@ -147,4 +151,14 @@ func (s *S3) Fetch() (io.Reader, error) {
 		return nil, errors.New("fetcher.S3: Fetch called before a successful Init")
 	}
 	return s.impl.Fetch()
+}
+
+// pollManifest implements manifestSource.
+func (s *S3) pollManifest() { s.manifest = true }
+
+// unsee implements manifestSource.
+func (s *S3) unsee() {
+	if mp, ok := s.impl.(remote.ManifestPoller); ok {
+		mp.Unsee()
+	}
 }
