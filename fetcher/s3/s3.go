@@ -50,7 +50,7 @@ type s3Fetcher struct {
 	gz     bool
 	pacer  remote.Pacer
 	// manifest is set for fetcher.Manifest's source: the signature is not
-	// polled on its own (see manifest.go).
+	// polled on its own (see manifestpoll.go).
 	manifest bool
 
 	mu       sync.Mutex // guards lastETag, lastSig: readers commit from the consumer's goroutine
