@@ -28,7 +28,8 @@ import (
 // ".minisig"; when a signature is required, write it before the binary.
 // The signature's size and modification time are part of the version: a
 // corrected signature written beside an unchanged binary offers the binary
-// again (one stat per poll, no read when nothing changed).
+// again (one stat per poll, no read when nothing changed). When File is
+// the Source of a Manifest, only the manifest is watched: see Manifest.
 //
 // The reader implements Refusable: a version the master refuses for its
 // size is not offered again until the file changes.

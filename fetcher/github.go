@@ -45,8 +45,9 @@ var errRateLimited = errors.New("rate limited")
 //
 // The reader implements Signed (the asset named like the binary plus
 // ".minisig"; a signature asset replaced beside an unchanged binary offers
-// the binary again), Refusable and Checksummed (from a goreleaser-style checksums.txt asset,
-// see SHA256 on Checksummed). When the release has a checksums file, the
+// the binary again, except for the manifest of a Manifest), Refusable and
+// Checksummed (from a goreleaser-style checksums.txt asset, see SHA256 on
+// Checksummed). When the release has a checksums file, the
 // reader also verifies the downloaded bytes against it and fails at the end
 // of the stream on a mismatch or a missing entry.
 //

@@ -64,6 +64,8 @@ var defaultHTTPCheckHeaders = []string{"ETag", "Last-Modified", "Content-Length"
 // validators its few hundred bytes are compared): a corrected signature
 // published beside an unchanged binary makes the next poll download the
 // binary again. When nothing changed, neither request carries a body.
+// When HTTP is the Source of a Manifest, the signature is not polled on its
+// own: an unchanged manifest costs its one conditional GET.
 //
 // The reader implements Refusable: a version the master refuses for its
 // size counts as seen, and is not downloaded again until it changes.

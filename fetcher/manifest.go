@@ -21,9 +21,13 @@ import (
 //
 // Source polls the manifest file; any fetcher works whose reader implements
 // Signed, so the manifest's ".minisig" is fetched beside it: HTTP, File,
-// S3 and Github, with their conditional requests (an unchanged manifest
-// costs one request and no body). When the manifest changed, Manifest
-// verifies its signature with PublicKey and decides with manifest.Decide:
+// S3 and Github, with their conditional requests. An unchanged manifest
+// costs one request and no body: these four watch the manifest alone when
+// they are a Manifest's Source, and fetch its signature only with a new
+// manifest (a new signature beside the same manifest cannot change what a
+// host takes, and every publication writes new manifest bytes). When the
+// manifest changed, Manifest verifies its signature with PublicKey and
+// decides with manifest.Decide:
 // the release must not have expired, must have been signed after the
 // newest release this host accepted, must have an asset for this
 // platform that is not the running binary nor one this host quarantined
@@ -31,7 +35,11 @@ import (
 // rollout. Only then is the asset downloaded: no host downloads a binary
 // it will not apply. A refused manifest is logged with its reason, the
 // service keeps running what it has, and nothing is fetched until the
-// manifest changes.
+// manifest changes, with one exception: a manifest that does not verify
+// against the signature fetched with it (a poll during a publication can
+// see the new manifest with the old signature) is fetched again, with its
+// signature, at the next poll, up to 3 reads in a row of the same bytes;
+// only then is it refused for good. See docs/manifest.md.
 //
 // With a Github Source, the manifest is a release asset (manifest.json
 // when Github.Asset is nil) and an asset given by name is the asset of

@@ -48,7 +48,9 @@ const (
 // not list the bucket) means no signature. Once the master has asked for a
 // signature, a poll that finds the binary's ETag unchanged sends a second
 // HeadObject for the signature: a corrected signature uploaded beside an
-// unchanged binary makes the binary be offered again. The ETags are only
+// unchanged binary makes the binary be offered again (not when S3 is the
+// Source of a Manifest: an unchanged manifest costs one HeadObject, see
+// Manifest). The ETags are only
 // remembered once the body was read to its end, so a failed download is
 // retried. The reader implements Refusable: a version the master refuses
 // for its size is not downloaded again until its ETag changes.
