@@ -101,7 +101,8 @@ type Manifest struct {
 	// Logger receives the decisions; nil means slog.Default().
 	Logger *slog.Logger
 	// OnDecision, if set, is called with every decision on a changed
-	// manifest, and when a download ends.
+	// manifest (one that does not verify at each read of it), and when a
+	// download ends.
 	OnDecision func(Decision)
 
 	key     minisign.PublicKey
