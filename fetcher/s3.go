@@ -50,10 +50,10 @@ const (
 // HeadObject for the signature: a corrected signature uploaded beside an
 // unchanged binary makes the binary be offered again (not when S3 is the
 // Source of a Manifest: an unchanged manifest costs one HeadObject, see
-// Manifest). The ETags are only
-// remembered once the body was read to its end, so a failed download is
-// retried. The reader implements Refusable: a version the master refuses
-// for its size is not downloaded again until its ETag changes.
+// Manifest). The ETags are only remembered once the body was read to its
+// end, so a failed download is retried. The reader implements Refusable: a
+// version the master refuses for its size is not downloaded again until
+// its ETag changes.
 //
 // The AWS configuration is loaded once per process for each distinct
 // Region, credentials, Endpoint and UsePathStyle, when the first S3 with
