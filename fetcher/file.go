@@ -28,7 +28,8 @@ import (
 // ".minisig"; when a signature is required, write it before the binary.
 // The signature's size and modification time are part of the version: a
 // corrected signature written beside an unchanged binary offers the binary
-// again (one stat per poll, no read when nothing changed).
+// again (one stat per poll, no read when nothing changed). When File is
+// the Source of a Manifest, only the manifest is watched: see Manifest.
 //
 // The reader implements Refusable: a version the master refuses for its
 // size is not offered again until the file changes.
@@ -39,7 +40,8 @@ type File struct {
 	// raised to one second.
 	Interval time.Duration
 
-	checked bool // Fetch has run before: sleep before the next check
+	checked  bool // Fetch has run before: sleep before the next check
+	manifest bool // polled by Manifest: the signature's stamp is not part of the version
 
 	mu   sync.Mutex   // guards last: a reader commits from its consumer's goroutine
 	last releaseStamp // the version last read to its end (or refused), or seen missing
@@ -131,12 +133,22 @@ func (f *File) stat() (releaseStamp, error) {
 	if err != nil {
 		return releaseStamp{}, err
 	}
+	if f.manifest {
+		return releaseStamp{bin: bin}, nil
+	}
 	sig, err := statFile(f.Path + ".minisig")
 	if err != nil {
 		return releaseStamp{}, err
 	}
 	return releaseStamp{bin: bin, sig: sig}, nil
 }
+
+// pollManifest implements manifestSource.
+func (f *File) pollManifest() { f.manifest = true }
+
+// unsee implements manifestSource: the next Fetch reads the file that is
+// there.
+func (f *File) unsee() { f.commit(releaseStamp{}) }
 
 // seen reports whether stamp is the version last read to its end.
 func (f *File) seen(stamp releaseStamp) bool {

@@ -45,8 +45,9 @@ var errRateLimited = errors.New("rate limited")
 //
 // The reader implements Signed (the asset named like the binary plus
 // ".minisig"; a signature asset replaced beside an unchanged binary offers
-// the binary again), Refusable and Checksummed (from a goreleaser-style checksums.txt asset,
-// see SHA256 on Checksummed). When the release has a checksums file, the
+// the binary again, except for the manifest of a Manifest), Refusable and
+// Checksummed (from a goreleaser-style checksums.txt asset, see SHA256 on
+// Checksummed). When the release has a checksums file, the
 // reader also verifies the downloaded bytes against it and fails at the end
 // of the stream on a mismatch or a missing entry.
 //
@@ -93,7 +94,8 @@ type Github struct {
 	client     *http.Client
 	pacer      remote.Pacer
 	// signedFile is set by Manifest, which polls a signed manifest: a
-	// checksums file need not list it (one that does must match).
+	// checksums file need not list it (one that does must match), and a
+	// replaced signature asset beside it is not a new version.
 	signedFile bool
 
 	mu   sync.Mutex // guards last: readers commit from the consumer's goroutine
@@ -214,9 +216,10 @@ func (g *Github) poll() (io.Reader, error) {
 		return nil, fmt.Errorf("%s: %w", g.op, err)
 	}
 	seen := ghSeen{etag: call.Resp.Header.Get("ETag"), asset: choice.binary.identity()}
-	if choice.signature != nil {
+	if choice.signature != nil && !g.signedFile {
 		// A corrected signature uploaded beside an unchanged binary is a
 		// new version: it changes the release, so the poll above saw it.
+		// (Not for a manifest: see Manifest.)
 		seen.asset += " sig " + choice.signature.identity()
 	}
 	if seen.asset == last.asset {
@@ -250,6 +253,13 @@ func (g *Github) poll() (io.Reader, error) {
 	}
 	return r, nil
 }
+
+// pollManifest implements manifestSource.
+func (g *Github) pollManifest() { g.signedFile = true }
+
+// unsee implements manifestSource: the next poll is not conditional and
+// offers the release's manifest.
+func (g *Github) unsee() { g.commit(ghSeen{}) }
 
 // open sends the download request for an asset and returns its body.
 func (g *Github) open(ctx context.Context, a ghAsset, gz bool) (io.ReadCloser, error) {

@@ -64,6 +64,8 @@ var defaultHTTPCheckHeaders = []string{"ETag", "Last-Modified", "Content-Length"
 // validators its few hundred bytes are compared): a corrected signature
 // published beside an unchanged binary makes the next poll download the
 // binary again. When nothing changed, neither request carries a body.
+// When HTTP is the Source of a Manifest, the signature is not polled on its
+// own: an unchanged manifest costs its one conditional GET.
 //
 // The reader implements Refusable: a version the master refuses for its
 // size counts as seen, and is not downloaded again until it changes.
@@ -102,6 +104,8 @@ type HTTP struct {
 	op     string
 	client *http.Client
 	pacer  remote.Pacer
+
+	manifest bool // polled by Manifest: the signature is not polled on its own
 
 	mu   sync.Mutex // guards last: readers commit from the consumer's goroutine
 	last httpVersion
@@ -186,7 +190,7 @@ func (h *HTTP) poll() (io.Reader, error) {
 	h.mu.Unlock()
 
 	r, err := h.pollBinary(last, true)
-	if r != nil || err != nil || !last.sig.known {
+	if r != nil || err != nil || !last.sig.known || h.manifest {
 		return r, err
 	}
 	sig, ver, changed, err := h.signatureChanged(last.sig)
@@ -265,6 +269,13 @@ func (h *HTTP) pollBinary(last httpVersion, conditional bool) (io.Reader, error)
 	}
 	return r, nil
 }
+
+// pollManifest implements manifestSource.
+func (h *HTTP) pollManifest() { h.manifest = true }
+
+// unsee implements manifestSource: with no version known, the next poll is
+// an unconditional GET.
+func (h *HTTP) unsee() { h.commit(httpVersion{}) }
 
 // headChanged asks with HEAD whether CheckHeaders differ from last. A server
 // that does not allow HEAD counts as changed.

@@ -21,9 +21,13 @@ import (
 //
 // Source polls the manifest file; any fetcher works whose reader implements
 // Signed, so the manifest's ".minisig" is fetched beside it: HTTP, File,
-// S3 and Github, with their conditional requests (an unchanged manifest
-// costs one request and no body). When the manifest changed, Manifest
-// verifies its signature with PublicKey and decides with manifest.Decide:
+// S3 and Github, with their conditional requests. An unchanged manifest
+// costs one request and no body: these four watch the manifest alone when
+// they are a Manifest's Source, and fetch its signature only with a new
+// manifest (a new signature beside the same manifest cannot change what a
+// host takes, and every publication writes new manifest bytes). When the
+// manifest changed, Manifest verifies its signature with PublicKey and
+// decides with manifest.Decide:
 // the release must not have expired, must have been signed after the
 // newest release this host accepted, must have an asset for this
 // platform that is not the running binary nor one this host quarantined
@@ -31,7 +35,11 @@ import (
 // rollout. Only then is the asset downloaded: no host downloads a binary
 // it will not apply. A refused manifest is logged with its reason, the
 // service keeps running what it has, and nothing is fetched until the
-// manifest changes.
+// manifest changes, with one exception: a manifest that does not verify
+// against the signature fetched with it (a poll during a publication can
+// see the new manifest with the old signature) is fetched again, with its
+// signature, at the next poll, up to 3 reads in a row of the same bytes;
+// only then is it refused for good. See docs/manifest.md.
 //
 // With a Github Source, the manifest is a release asset (manifest.json
 // when Github.Asset is nil) and an asset given by name is the asset of
@@ -93,7 +101,8 @@ type Manifest struct {
 	// Logger receives the decisions; nil means slog.Default().
 	Logger *slog.Logger
 	// OnDecision, if set, is called with every decision on a changed
-	// manifest, and when a download ends.
+	// manifest (one that does not verify at each read of it), and when a
+	// download ends.
 	OnDecision func(Decision)
 
 	key     minisign.PublicKey
@@ -103,6 +112,7 @@ type Manifest struct {
 	newest  time.Time        // signing time of the newest manifest whose asset was delivered
 	pending *manifest.Signed // accepted, not yet delivered: retried at the next poll
 	from    namedAssets      // where pending's asset names resolve, for sources that resolve them
+	failed  unverified       // consecutive reads of a manifest that did not verify
 }
 
 // manifestAsset is the release asset a Github Source of Manifest polls
@@ -159,8 +169,10 @@ func (m *Manifest) Init() error {
 			return fmt.Errorf("fetcher.Manifest: %w", err)
 		}
 	}
+	if src, ok := m.Source.(manifestSource); ok {
+		src.pollManifest()
+	}
 	if g, ok := m.Source.(*Github); ok {
-		g.signedFile = true
 		if g.Asset == nil {
 			g.Asset = func(name string) bool { return name == manifestAsset }
 		}
@@ -183,22 +195,23 @@ func (m *Manifest) Fetch() (io.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r == nil {
-		m.mu.Lock()
-		s, from := m.pending, m.from
-		m.mu.Unlock()
-		if s == nil {
-			return nil, nil
+	if r != nil {
+		s, from, err := m.read(r)
+		switch {
+		case err == nil:
+			return m.take(s, from)
+		case !isRefusal(err):
+			return nil, err
 		}
-		return m.take(s, from)
+		m.refused(Decision{Err: err})
 	}
-	s, from, err := m.read(r)
-	if err != nil {
-		if isRefusal(err) {
-			m.refused(Decision{Err: err})
-			return nil, nil
-		}
-		return nil, err
+	// Nothing new, or a manifest that does not verify: retry the download
+	// of the release accepted before, if it was cut off.
+	m.mu.Lock()
+	s, from := m.pending, m.from
+	m.mu.Unlock()
+	if s == nil {
+		return nil, nil
 	}
 	return m.take(s, from)
 }
@@ -227,8 +240,12 @@ func (m *Manifest) read(r io.Reader) (*manifest.Signed, namedAssets, error) {
 	}
 	s, err := manifest.Verify(m.key, data, sig)
 	if err != nil {
+		if m.retryUnverified(data, err) {
+			return nil, nil, fmt.Errorf("fetcher.Manifest: %w (%w)", err, errVerifyAgain)
+		}
 		return nil, nil, fmt.Errorf("fetcher.Manifest: %w", err)
 	}
+	m.verified()
 	var from namedAssets
 	if gr, ok := r.(*githubReader); ok {
 		from = gr.namedAssets()
@@ -298,6 +315,8 @@ func (m *Manifest) downloaded(s *manifest.Signed, d Decision, err error) {
 func (m *Manifest) refused(d Decision) {
 	const keep = "; the service keeps running what it has"
 	switch err := d.Err; {
+	case errors.Is(err, errVerifyAgain):
+		m.log.Warn("fetcher.Manifest: the manifest does not verify against its signature (a publication in progress?); both are fetched again at the next poll", "err", err)
 	case errors.Is(err, manifest.ErrUpToDate):
 		m.log.Debug("fetcher.Manifest: release already running", "version", d.Version)
 	case errors.Is(err, manifest.ErrOutsideRollout):
@@ -320,6 +339,10 @@ func (m *Manifest) report(d Decision) {
 		m.OnDecision(d)
 	}
 }
+
+// errVerifyAgain marks a manifest that did not verify and that Source
+// offers again at the next poll (see unverifiedRetries).
+var errVerifyAgain = errors.New("the manifest and its signature are fetched again at the next poll")
 
 // isRefusal reports whether err is a verdict on the manifest rather than a
 // failure to fetch it.

@@ -194,9 +194,24 @@ func TestManifestRefusals(t *testing.T) {
 			if n := f.srv.gets("/rel/app_linux_amd64/app") - before; n != 0 {
 				t.Fatalf("a refused host downloaded the asset %d times", n)
 			}
-			// Unchanged manifest: nothing more happens.
-			if body, err := fetchAsset(t, h); err != nil || body != nil || len(ds) != 1 {
-				t.Fatalf("second Fetch = %q, %v, %d decisions", body, err, len(ds))
+			// A manifest that does not verify is read again, with its
+			// signature, until it has failed unverifiedRetries times.
+			reads := 1
+			if tc.want == manifest.ErrTampered {
+				reads = unverifiedRetries
+			}
+			for i := 1; i < reads; i++ {
+				if body, err := fetchAsset(t, h); err != nil || body != nil || len(ds) != i+1 || !errors.Is(ds[i].Err, tc.want) {
+					t.Fatalf("read %d: Fetch = %q, %v, decisions %+v", i+1, body, err, ds)
+				}
+			}
+			// Then the unchanged manifest costs one bodiless request.
+			f.srv.counts()
+			if body, err := fetchAsset(t, h); err != nil || body != nil || len(ds) != reads {
+				t.Fatalf("Fetch after %d reads = %q, %v, %d decisions", reads, body, err, len(ds))
+			}
+			if req, body := f.srv.counts(); req != 1 || body != 0 {
+				t.Errorf("poll of the unchanged refused manifest: %d requests, %d body bytes; want 1 and 0", req, body)
 			}
 		})
 	}

@@ -50,10 +50,12 @@ const (
 // not list the bucket) means no signature. Once the master has asked for a
 // signature, a poll that finds the binary's ETag unchanged sends a second
 // HeadObject for the signature: a corrected signature uploaded beside an
-// unchanged binary makes the binary be offered again. The ETags are only
-// remembered once the body was read to its end, so a failed download is
-// retried. The reader implements Refusable: a version the master refuses
-// for its size is not downloaded again until its ETag changes.
+// unchanged binary makes the binary be offered again (not when S3 is the
+// Source of a Manifest: an unchanged manifest costs one HeadObject, see
+// Manifest). The ETags are only remembered once the body was read to its
+// end, so a failed download is retried. The reader implements Refusable: a
+// version the master refuses for its size is not downloaded again until
+// its ETag changes.
 //
 // The AWS configuration is loaded once per process for each distinct
 // Region, credentials, Endpoint, UsePathStyle and Client, when the first
@@ -107,7 +109,8 @@ type S3 struct {
 	// Client.Timeout.
 	Client *http.Client
 
-	impl remote.Fetcher
+	impl     remote.Fetcher
+	manifest bool // polled by Manifest: the signature is not polled on its own
 }
 
 // Init validates the configuration, applies the defaults and loads the AWS
@@ -142,6 +145,9 @@ func (s *S3) Init() error {
 	if err != nil {
 		return err
 	}
+	if mp, ok := impl.(remote.ManifestPoller); ok && s.manifest {
+		mp.PollManifest()
+	}
 	if err := impl.Init(); err != nil {
 		return err
 	}
@@ -158,4 +164,14 @@ func (s *S3) Fetch() (io.Reader, error) {
 		return nil, errors.New("fetcher.S3: Fetch called before a successful Init")
 	}
 	return s.impl.Fetch()
+}
+
+// pollManifest implements manifestSource.
+func (s *S3) pollManifest() { s.manifest = true }
+
+// unsee implements manifestSource.
+func (s *S3) unsee() {
+	if mp, ok := s.impl.(remote.ManifestPoller); ok {
+		mp.Unsee()
+	}
 }

@@ -20,7 +20,9 @@
 // with -resign: it needs only the key and manifest.json (with its
 // .minisig), not the binaries. It verifies the manifest with the key first,
 // keeps its version, channel and assets, changes only what -percent,
-// -hosts and -expires say, and signs it anew, so hosts see it as newer:
+// -hosts and -expires say, and signs it anew, so hosts see it as newer.
+// A re-sign that would change nothing is refused: hosts watch the
+// manifest, not its signature. For example:
 //
 //	go run github.com/seed-710818af/overseer/cmd/overseer-release \
 //	    -key ~/.minisign/minisign.key -resign manifest.json -percent 50
@@ -88,7 +90,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.hosts, "hosts", "", "comma-separated host names that take the release regardless of -percent (with -resign: unchanged unless given)")
 	fs.DurationVar(&o.expires, "expires", 14*24*time.Hour, "how long the manifest stays valid; re-sign before it lapses (with -resign: unchanged unless given)")
 	fs.BoolVar(&o.signAssets, "sign-assets", true, "also write BINARY.minisig beside each binary (needed when services set Config.PublicKey)")
-	fs.StringVar(&o.resign, "resign", "", "re-sign this published manifest.json without the binaries: verify it with -key, apply -percent, -hosts and -expires, sign anew")
+	fs.StringVar(&o.resign, "resign", "", "re-sign this published manifest.json without the binaries: verify it with -key, apply -percent, -hosts and -expires (refused if they change nothing), sign anew")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,9 @@ func resign(o options, given map[string]bool, stdout io.Writer, log *slog.Logger
 	applyFlags(&m, o, given, now)
 	data, err := m.Marshal()
 	if err != nil {
+		return fmt.Errorf("re-sign %s: %w", o.resign, err)
+	}
+	if err := changesSomething(s.Manifest, data); err != nil {
 		return fmt.Errorf("re-sign %s: %w", o.resign, err)
 	}
 	at, err := signingTime(s.SignedAt)
@@ -120,6 +124,22 @@ func applyFlags(m *manifest.Manifest, o options, given map[string]bool, now time
 	if given["expires"] {
 		m.Expires = now.Add(o.expires).UTC().Truncate(time.Second)
 	}
+}
+
+// changesSomething refuses a re-sign whose manifest says what the
+// published one says (the same rollout and expiry: no flag given, or each
+// given one already in effect). Hosts watch the manifest alone, not its
+// signature (see docs/manifest.md), so a manifest re-signed with the same
+// content would be a publication that no host can tell from the last one.
+func changesSomething(prev *manifest.Manifest, data []byte) error {
+	before, err := prev.Marshal()
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(before, data) {
+		return errors.New("nothing to change: the manifest already has this rollout and expiry (give -percent, -hosts or -expires with a new value; to renew, -expires)")
+	}
+	return nil
 }
 
 // signingTime returns the time to sign a re-signed manifest at: now, if

@@ -173,6 +173,9 @@ func TestResignRefuses(t *testing.T) {
 	refuse("usage: -version", "-version cannot be used with -resign", "-key", k.sec, "-W", "-resign", mf, "-version", "v2", "-out", out)
 	refuse("usage: -asset", "-asset cannot be used with -resign", "-key", k.sec, "-W", "-resign", mf, "-asset", "linux/amd64=x", "-out", out)
 	refuse("usage: no key", "-key is required", "-resign", mf, "-out", out)
+	// No effective change: hosts would see nothing new.
+	refuse("nothing given", "nothing to change", "-key", k.sec, "-W", "-resign", mf, "-out", out)
+	refuse("same rollout", "nothing to change", "-key", k.sec, "-W", "-resign", mf, "-percent", "10", "-hosts", "canary-1", "-out", out)
 
 	// Tampered: the percentage edited by hand after signing.
 	data, _ := os.ReadFile(mf)

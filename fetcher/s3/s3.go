@@ -49,6 +49,9 @@ type s3Fetcher struct {
 	op     string // "fetcher.S3: s3://bucket/key"
 	gz     bool
 	pacer  remote.Pacer
+	// manifest is set for fetcher.Manifest's source: the signature is not
+	// polled on its own (see manifestpoll.go).
+	manifest bool
 
 	mu       sync.Mutex // guards lastETag, lastSig: readers commit from the consumer's goroutine
 	lastETag string
@@ -117,7 +120,7 @@ func (f *s3Fetcher) poll() (io.Reader, error) {
 	last, lastSig := f.lastETag, f.lastSig
 	f.mu.Unlock()
 	if etag != "" && strings.Trim(etag, `"`) == last {
-		if !lastSig.known {
+		if !lastSig.known || f.manifest {
 			return nil, nil
 		}
 		// The binary is unchanged; a corrected signature beside it is a
