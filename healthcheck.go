@@ -2,6 +2,8 @@ package overseer
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -22,7 +24,9 @@ type HealthCheck struct {
 	// service's first stream listener (Config.Addresses), through the
 	// socket the master holds, so the request reaches whichever child
 	// accepts it, as a client's would. The answer must be a 2xx status.
-	// The request carries the header "X-Overseer-Health-Check: 1".
+	// The request carries the header "X-Overseer-Health-Check: 1". Path
+	// is an absolute path with an optional query ("/healthz?deep=1");
+	// Run refuses anything else.
 	Path string
 	// Func, if set, is called in the master process; a nil error is
 	// healthy. It must return when ctx is done (after Timeout).
@@ -49,4 +53,25 @@ func (h HealthCheck) withDefaults() HealthCheck {
 		h.Failures = 3
 	}
 	return h
+}
+
+// validHealthPath checks that path can be sent as a request target: an
+// absolute path, with an optional query, and nothing that would break the
+// request line.
+func validHealthPath(path string) error {
+	if path == "" {
+		return nil
+	}
+	if path[0] != '/' {
+		return fmt.Errorf("overseer: HealthCheck.Path %q must start with /", path)
+	}
+	for _, r := range path {
+		if r <= ' ' || r == 0x7f {
+			return fmt.Errorf("overseer: HealthCheck.Path %q contains a space or control character; escape it (%%20)", path)
+		}
+	}
+	if _, err := url.ParseRequestURI(path); err != nil {
+		return fmt.Errorf("overseer: HealthCheck.Path: %w", err)
+	}
+	return nil
 }

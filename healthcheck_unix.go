@@ -3,6 +3,7 @@
 package overseer
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -24,10 +25,9 @@ type healthMsg struct {
 // healthChecker runs Config.HealthCheck every Interval and sends each
 // result to the event loop, until stopped.
 type healthChecker struct {
-	check  HealthCheck
-	dial   func(ctx context.Context) (net.Conn, error) // to the service's first stream socket; nil without one
-	client *http.Client                                // over dial; a new connection per check, so any child may answer
-	inbox  chan<- loopMsg
+	check HealthCheck
+	dial  func(ctx context.Context) (net.Conn, error) // to the service's first stream socket; nil without one
+	inbox chan<- loopMsg
 }
 
 // newHealthChecker prepares checks against the first stream socket among
@@ -38,10 +38,6 @@ func newHealthChecker(check HealthCheck, files []*os.File, inbox chan<- loopMsg)
 		if network, addr, ok := streamAddress(f); ok {
 			var d net.Dialer
 			h.dial = func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, network, addr) }
-			h.client = &http.Client{Transport: &http.Transport{
-				DialContext:       func(ctx context.Context, _, _ string) (net.Conn, error) { return h.dial(ctx) },
-				DisableKeepAlives: true,
-			}}
 			break
 		}
 	}
@@ -91,19 +87,30 @@ func (h *healthChecker) run(parent context.Context) error {
 	return nil
 }
 
-// get requests Path from the service and wants a 2xx answer.
+// get requests Path from the service and wants a 2xx answer. It speaks
+// HTTP/1.1 over one new connection (so any child may answer), without
+// net/http's client: a master that never fetches over HTTP then does not
+// carry the client's code, and its memory, for one GET.
 func (h *healthChecker) get(ctx context.Context) error {
 	if h.dial == nil {
 		return errors.New("HealthCheck.Path is set but the service has no stream socket to request it from")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost"+h.check.Path, nil)
-	if err != nil {
-		return fmt.Errorf("HealthCheck.Path %q: %w", h.check.Path, err)
-	}
-	req.Header.Set("X-Overseer-Health-Check", "1")
-	resp, err := h.client.Do(req)
+	conn, err := h.dial(ctx)
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", h.check.Path, err)
+	}
+	defer conn.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(deadline)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if _, err := io.WriteString(conn, healthRequest(h.check.Path)); err != nil {
+		return fmt.Errorf("GET %s: %w", h.check.Path, timedOut(ctx, err))
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: http.MethodGet})
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", h.check.Path, timedOut(ctx, err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -111,6 +118,23 @@ func (h *healthChecker) get(ctx context.Context) error {
 		return fmt.Errorf("GET %s: %s", h.check.Path, resp.Status)
 	}
 	return nil
+}
+
+// healthRequest is the request for path (validated by Config.validate).
+func healthRequest(path string) string {
+	return "GET " + path + " HTTP/1.1\r\n" +
+		"Host: localhost\r\n" +
+		"User-Agent: overseer-health-check\r\n" +
+		"X-Overseer-Health-Check: 1\r\n" +
+		"Connection: close\r\n\r\n"
+}
+
+// timedOut names the cause when err came from ctx ending.
+func timedOut(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	return err
 }
 
 // streamAddress returns where to dial the stream socket f is bound to:

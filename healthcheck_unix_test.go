@@ -75,6 +75,51 @@ func TestHealthCheckHTTP(t *testing.T) {
 	}
 }
 
+// TestHealthCheckHTTPFailures: a service that accepts and never answers
+// fails the check at its Timeout; one that hangs up, or answers something
+// that is not HTTP, fails it at once.
+func TestHealthCheckHTTPFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		serve   func(net.Conn)
+		wantErr string
+	}{
+		{"never answers", func(c net.Conn) { time.Sleep(5 * time.Second); c.Close() }, "deadline exceeded"},
+		{"hangs up", func(c net.Conn) { c.Close() }, "EOF"},
+		{"not HTTP", func(c net.Conn) { c.Write([]byte("SSH-2.0-OpenSSH\r\n")); c.Close() }, "malformed HTTP"},
+		{"chunked 200", func(c net.Conn) {
+			c.Read(make([]byte, 4096))
+			c.Write([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"))
+			c.Close()
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, l := listenFile(t, "tcp", "127.0.0.1:0")
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					go tc.serve(c)
+				}
+			}()
+			h := newHealthChecker(HealthCheck{Path: "/healthz", Timeout: 300 * time.Millisecond}, []*os.File{f}, nil)
+			start := time.Now()
+			err := h.run(context.Background())
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("the check took %s with a 300ms Timeout", d)
+			}
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("check failed: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("check = %v, want an error with %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
 func TestHealthCheckFuncAndTimeout(t *testing.T) {
 	bad := errors.New("database unreachable")
 	h := newHealthChecker(HealthCheck{Func: func(context.Context) error { return bad }}, nil, nil)

@@ -245,6 +245,9 @@ func (c *Config) validate() error {
 		if c.HealthCheck.Path == "" && c.HealthCheck.Func == nil {
 			return errors.New("overseer: Config.HealthCheck needs a Path or a Func")
 		}
+		if err := validHealthPath(c.HealthCheck.Path); err != nil {
+			return err
+		}
 		h := c.HealthCheck.withDefaults()
 		c.HealthCheck = &h
 	}
