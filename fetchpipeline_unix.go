@@ -105,7 +105,11 @@ func (p *fetchPipeline) fetchOnce() (staged *stagedBinary, failed bool) {
 	if err != nil {
 		// Not counted as a failure here: fetchers back off on their own
 		// errors, and a second backoff on top would only delay recovery.
-		p.log.Warn("fetch failed; will retry", "err", err)
+		if errors.Is(err, fetcher.ErrReplaced) {
+			p.log.Info(replacedAdvice, "err", err)
+		} else {
+			p.log.Warn("fetch failed; will retry", "err", err)
+		}
 		return nil, false
 	}
 	if r == nil {
@@ -139,6 +143,10 @@ func (p *fetchPipeline) fetchOnce() (staged *stagedBinary, failed bool) {
 	s, err := p.stage(exp.body)
 	if errors.Is(err, errTooLarge) || errors.Is(err, fetcher.ErrTooLarge) {
 		p.refuseOversized(r, err)
+		return nil, false
+	}
+	if errors.Is(err, fetcher.ErrReplaced) {
+		p.log.Info(replacedAdvice, "err", err)
 		return nil, false
 	}
 	if err != nil {
@@ -270,6 +278,10 @@ func (e *stagingError) Error() string {
 }
 
 func (e *stagingError) Unwrap() error { return e.err }
+
+// replacedAdvice is logged when the published binary was replaced during
+// its download: a publish in progress, not a fault.
+const replacedAdvice = "the published binary was replaced during its download (a publish in progress); fetching the new one"
 
 // stagingAdvice says what failed in stage and what the operator can do.
 func stagingAdvice(err error) string {

@@ -7,6 +7,13 @@ import "github.com/seed-710818af/overseer/fetcher/internal/remote"
 // decompression.
 var ErrTooLarge = remote.ErrTooLarge
 
+// ErrReplaced is wrapped by the errors a fetcher's reader returns when the
+// published binary was replaced while it was being downloaded: S3 answers
+// the download's If-Match on the version the poll found with 412. The
+// fetcher's next Fetch starts at once and offers the new version; the
+// master logs this as a publish in progress, not as a failed upgrade.
+var ErrReplaced = remote.ErrReplaced
+
 // Refusable is implemented by readers returned from Fetch whose fetcher can
 // be told that the master refused the version they stream for good without
 // reading it to its end: it is larger than Config.MaxBinarySize, a gzip

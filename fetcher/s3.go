@@ -42,7 +42,8 @@ const (
 // start-up. Otherwise Fetch returns a reader whose GetObject request (with
 // If-Match on the ETag just seen, so a concurrent upload cannot mix
 // versions) is only sent on its first Read; when the object was replaced
-// in between, the read fails and the next poll starts at once. A key
+// in between, the read fails with ErrReplaced and the next poll starts at
+// once. A key
 // ending in ".gz" is decompressed while it streams.
 //
 // The reader implements Signed: its Signature method gets the object Key

@@ -162,7 +162,7 @@ func (f *s3Fetcher) poll() (io.Reader, error) {
 	stream.OnError = func(err error) {
 		// Replaced between the HEAD and the GET (a publish in progress):
 		// the next poll, at once, finds the new version.
-		if statusCode(err) == http.StatusPreconditionFailed && f.pacer.Again() {
+		if errors.Is(err, remote.ErrReplaced) && f.pacer.Again() {
 			return
 		}
 		f.failed(err)
@@ -285,7 +285,7 @@ func explain(ctx context.Context, err error) error {
 	case http.StatusForbidden:
 		return fmt.Errorf("access denied (wrong credentials or missing permission?): %w", err)
 	case http.StatusPreconditionFailed:
-		return fmt.Errorf("object changed during the download: %w", err)
+		return fmt.Errorf("%w (a new version was published meanwhile): %w", remote.ErrReplaced, err)
 	}
 	return err
 }

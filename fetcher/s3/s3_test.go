@@ -228,7 +228,7 @@ func TestS3(t *testing.T) {
 		gw.put(t, "releases", "replaced", v2)
 		_, err = io.ReadAll(r)
 		r.(io.Closer).Close()
-		if err == nil || !strings.Contains(err.Error(), "object changed during the download") {
+		if !errors.Is(err, fetcher.ErrReplaced) {
 			t.Fatalf("read of a replaced object: %v", err)
 		}
 		type result struct {

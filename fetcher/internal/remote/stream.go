@@ -17,6 +17,9 @@ import (
 var (
 	// ErrTooLarge means the body is larger than the fetcher's size limit.
 	ErrTooLarge = errors.New("body exceeds the size limit")
+	// ErrReplaced means the object was replaced between the check that
+	// found it and its download.
+	ErrReplaced = errors.New("replaced during the download")
 	// ErrStalled means a read, or waiting for the response, took longer
 	// than the fetcher's timeout.
 	ErrStalled = errors.New("stalled")
