@@ -129,10 +129,15 @@ func healthRequest(path string) string {
 		"Connection: close\r\n\r\n"
 }
 
-// timedOut names the cause when err came from ctx ending.
+// timedOut says when err came from the check's time running out (the
+// connection's deadline, which is the context's, can fire before the
+// context itself reports it) or from the check being stopped.
 func timedOut(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w (%v)", ctx.Err(), err)
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		return fmt.Errorf("%w: %w", ctx.Err(), err)
+	case errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil:
+		return fmt.Errorf("no answer within the timeout: %w", err)
 	}
 	return err
 }
