@@ -1,88 +1,13 @@
 package overseer_test
 
 import (
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
-
-// fdStore plays systemd's part for FileDescriptorStoreMax=: a notify
-// socket that keeps the descriptors sent with FDSTORE=1, by FDNAME.
-type fdStore struct {
-	path string
-	conn *net.UnixConn
-	mu   sync.Mutex
-	fds  map[string]*os.File
-	msgs []string
-}
-
-func newFDStore(t *testing.T) *fdStore {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &fdStore{path: path, conn: conn, fds: map[string]*os.File{}}
-	go func() {
-		buf, oob := make([]byte, 4096), make([]byte, 1024)
-		for {
-			n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
-			if err != nil {
-				return
-			}
-			msg := string(buf[:n])
-			var fds []int
-			if cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
-				for _, c := range cmsgs {
-					if rights, err := unix.ParseUnixRights(&c); err == nil {
-						fds = append(fds, rights...)
-					}
-				}
-			}
-			s.mu.Lock()
-			s.msgs = append(s.msgs, msg)
-			name := ""
-			for _, line := range strings.Split(msg, "\n") {
-				if v, ok := strings.CutPrefix(line, "FDNAME="); ok {
-					name = v
-				}
-			}
-			for _, fd := range fds {
-				if !strings.Contains(msg, "FDSTORE=1") || s.fds[name] != nil {
-					unix.Close(fd) // not for the store, or a duplicate: systemd keeps one
-					continue
-				}
-				s.fds[name] = os.NewFile(uintptr(fd), name)
-			}
-			s.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		conn.Close()
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, f := range s.fds {
-			f.Close()
-		}
-	})
-	return s
-}
-
-// get returns the descriptor stored under name, or nil.
-func (s *fdStore) get(name string) *os.File {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fds[name]
-}
 
 // TestFDStoreSurvivesMasterKill: with Config.FDStore under a notify socket
 // that keeps descriptors, the master hands its socket to the store. After
@@ -90,7 +15,7 @@ func (s *fdStore) get(name string) *os.File {
 // master started with the stored socket as LISTEN_FDS serves again, on the
 // same socket, and no client meanwhile is refused.
 func TestFDStoreSurvivesMasterKill(t *testing.T) {
-	store := newFDStore(t)
+	store := newFakeSystemd(t)
 	s := startService(t, options{env: []string{"NOTIFY_SOCKET=" + store.path, "APP_FDSTORE=1"}})
 	waitFor(t, 10*time.Second, "the socket in the store", func() bool { return store.get("overseer-0") != nil })
 	l := startLoad(s.addr, 32, true, "/", 60*time.Second)

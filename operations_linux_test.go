@@ -1,86 +1,19 @@
 package overseer_test
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// notifySocket plays systemd's part: a unix datagram socket that collects
-// the notifications a service sends to NOTIFY_SOCKET.
-type notifySocket struct {
-	path string
-	conn *net.UnixConn
-	mu   sync.Mutex
-	msgs []string
-}
-
-func newNotifySocket(t *testing.T) *notifySocket {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &notifySocket{path: path, conn: conn}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			k, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			n.mu.Lock()
-			n.msgs = append(n.msgs, string(buf[:k]))
-			n.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { conn.Close() })
-	return n
-}
-
-// all returns the notifications so far, one string each.
-func (n *notifySocket) all() []string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]string(nil), n.msgs...)
-}
-
-// waitFor waits until a notification containing every one of keys arrived
-// after index from, and returns its index.
-func (n *notifySocket) waitFor(t *testing.T, from int, keys ...string) int {
-	t.Helper()
-	found := -1
-	ok := waitUntil(15*time.Second, func() bool {
-		msgs := n.all()
-		for i := from; i < len(msgs); i++ {
-			all := true
-			for _, k := range keys {
-				all = all && strings.Contains(msgs[i], k)
-			}
-			if all {
-				found = i
-				return true
-			}
-		}
-		return false
-	})
-	if !ok {
-		t.Fatalf("no notification with %q after #%d within 15s; got %q", keys, from, n.all())
-	}
-	return found
-}
-
 // TestSystemdNotify: READY=1 once the first child is ready, RELOADING=1
 // then READY=1 around a restart, STOPPING=1 at SIGTERM, WATCHDOG=1 at half
 // WATCHDOG_USEC, and none of it leaks into the child's environment.
 func TestSystemdNotify(t *testing.T) {
-	n := newNotifySocket(t)
+	n := newFakeSystemd(t)
 	start := time.Now()
 	s := startService(t, options{env: []string{"NOTIFY_SOCKET=" + n.path, "WATCHDOG_USEC=200000"}})
 	ready := n.waitFor(t, 0, "READY=1", "STATUS=serving binary")
