@@ -124,6 +124,9 @@ func TestPlatformOf(t *testing.T) {
 		"app_windows_386_sse2":         "windows/386",
 		"app_linux_arm_7":              "linux/arm",
 		"app_linux_mips64le_hardfloat": "linux/mips64le",
+		"app_linux_armv7":              "linux/arm",
+		"app_linux_amd64v3":            "linux/amd64",
+		"app_linux_arm64_v8.0":         "linux/arm64",
 		"config":                       "",
 		"app_linux":                    "",
 	} {
