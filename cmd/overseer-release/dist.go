@@ -78,6 +78,7 @@ func scanDist(dist, binary string, log *slog.Logger) (map[string]string, error) 
 		platforms = append(platforms, platform)
 	}
 	slices.Sort(platforms)
+	hasFlat := len(flat) > 0
 	found := flat
 	for _, platform := range platforms {
 		dir := dirs[platform]
@@ -89,7 +90,7 @@ func scanDist(dist, binary string, log *slog.Logger) (map[string]string, error) 
 		if err != nil {
 			return nil, err
 		}
-		if len(flat) > 0 {
+		if hasFlat {
 			log.Warn("no flat binary for this platform: publishing the build directory's, whose asset name has a \"/\" that a GitHub release cannot hold", "platform", platform, "binary", path)
 		}
 		found[platform] = path

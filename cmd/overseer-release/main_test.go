@@ -14,9 +14,13 @@ import (
 func TestPublishVerifiesWithMinisign(t *testing.T) {
 	k := plainKey(t)
 	dist := goreleaserDist(t)
-	stdout, _, err := runIn("-key", k.sec, "-W", "-version", "v1.2.3", "-dist", dist, "-binary", "app", "-percent", "12.5", "-hosts", "canary-1,canary-2", "-expires", "48h")
+	stdout, stderr, err := runIn("-key", k.sec, "-W", "-version", "v1.2.3", "-dist", dist, "-binary", "app", "-percent", "12.5", "-hosts", "canary-1,canary-2", "-expires", "48h")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Build directories alone are the layout, not a mixed one to warn of.
+	if strings.Contains(stderr, "level=WARN") {
+		t.Errorf("a warning for a dist of build directories only:\n%s", stderr)
 	}
 	mf := filepath.Join(dist, "manifest.json")
 	// The real tool accepts what the command signed: the manifest and
