@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,53 +26,83 @@ func (a *assetFlags) Set(v string) error {
 	return nil
 }
 
-// Known GOOS and GOARCH values, to find the platform in a directory name.
-var (
-	knownOS   = []string{"aix", "android", "darwin", "dragonfly", "freebsd", "illumos", "ios", "js", "linux", "netbsd", "openbsd", "plan9", "solaris", "wasip1", "windows"}
-	knownArch = []string{"386", "amd64", "arm", "arm64", "loong64", "mips", "mips64", "mips64le", "mipsle", "ppc64", "ppc64le", "riscv64", "s390x", "wasm"}
-)
-
-// platformOf finds GOOS_GOARCH in a GoReleaser build directory name such
-// as app_linux_amd64_v1 or app_darwin_arm64.
-func platformOf(dir string) (string, bool) {
-	parts := strings.Split(dir, "_")
-	for i := len(parts) - 2; i >= 1; i-- {
-		if slices.Contains(knownOS, parts[i]) && slices.Contains(knownArch, parts[i+1]) {
-			return parts[i] + "/" + parts[i+1], true
-		}
-	}
-	return "", false
-}
-
 // scanDist maps each platform to its binary in a GoReleaser-style dist
-// directory. Directories whose names carry no platform are skipped.
-func scanDist(dist, binary string) (map[string]string, error) {
+// directory, in either layout GoReleaser writes:
+//
+//   - a build directory per platform, NAME_OS_ARCH[_VARIANT]/BINARY (what
+//     "goreleaser build" writes); binary names the file inside, or, if
+//     empty, it is the only file there;
+//   - binary archives, flat files in the dist root named like
+//     app_1.4.0_linux_amd64 or app_windows_amd64.exe (what "goreleaser
+//     release" with "formats: [binary]" writes and uploads to a GitHub
+//     release).
+//
+// A platform found both ways is published from its flat file, the one a
+// GitHub release holds, and the directory is ignored (logged). Two
+// directories, or two flat files, for one platform are an error. Other
+// files and directories (checksums.txt, archives, packages, signatures,
+// GoReleaser's records) are skipped.
+func scanDist(dist, binary string, log *slog.Logger) (map[string]string, error) {
 	entries, err := os.ReadDir(dist)
 	if err != nil {
 		return nil, fmt.Errorf("read -dist: %w", err)
 	}
-	found := map[string]string{}
+	dirs, flat := map[string]string{}, map[string]string{}
 	for _, e := range entries {
-		if !e.IsDir() {
+		name, path := e.Name(), filepath.Join(dist, e.Name())
+		if e.IsDir() {
+			platform, ok := platformOf(name)
+			if !ok {
+				continue
+			}
+			if prev, dup := dirs[platform]; dup {
+				return nil, fmt.Errorf("two build directories for %s: %s and %s (remove one, or name the binaries with -asset)", platform, prev, path)
+			}
+			dirs[platform] = path
 			continue
 		}
-		platform, ok := platformOf(e.Name())
-		if !ok {
+		platform, ok := flatPlatform(name)
+		if !ok || !isRegular(path) {
 			continue
 		}
-		path, err := binaryIn(filepath.Join(dist, e.Name()), binary)
+		if prev, dup := flat[platform]; dup {
+			return nil, fmt.Errorf("two binaries for %s: %s and %s (remove one, or name the binaries with -asset)", platform, prev, path)
+		}
+		flat[platform] = path
+	}
+	if len(dirs) == 0 && len(flat) == 0 {
+		return nil, fmt.Errorf("no NAME_OS_ARCH directories or flat NAME_OS_ARCH binaries in %s", dist)
+	}
+	platforms := make([]string, 0, len(dirs))
+	for platform := range dirs {
+		platforms = append(platforms, platform)
+	}
+	slices.Sort(platforms)
+	hasFlat := len(flat) > 0
+	found := flat
+	for _, platform := range platforms {
+		dir := dirs[platform]
+		if file, ok := flat[platform]; ok {
+			log.Info("publishing the flat binary, not the build directory", "platform", platform, "binary", file, "ignored", dir)
+			continue
+		}
+		path, err := binaryIn(dir, binary)
 		if err != nil {
 			return nil, err
 		}
-		if prev, dup := found[platform]; dup {
-			return nil, fmt.Errorf("two builds for %s: %s and %s (remove one, or name them with -asset)", platform, prev, path)
+		if hasFlat {
+			log.Warn("no flat binary for this platform: publishing the build directory's, whose asset name has a \"/\" that a GitHub release cannot hold", "platform", platform, "binary", path)
 		}
 		found[platform] = path
 	}
-	if len(found) == 0 {
-		return nil, fmt.Errorf("no NAME_OS_ARCH directories in %s", dist)
-	}
 	return found, nil
+}
+
+// isRegular tells whether path is a regular file, or a symbolic link to
+// one.
+func isRegular(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && info.Mode().IsRegular()
 }
 
 // binaryIn returns the binary in a build directory: the file named binary

@@ -1,9 +1,14 @@
 // Command overseer-release writes and signs the release manifest a fleet of
 // overseer services polls (see fetcher.Manifest and docs/manifest.md).
 //
-// It reads built binaries from a GoReleaser-style dist directory (one
-// directory per platform, named like app_linux_amd64_v1/app) or from
-// -asset flags, signs each binary (BINARY.minisig beside it, for
+// It reads built binaries from a GoReleaser-style dist directory or from
+// -asset flags. A dist directory holds one directory per platform, named
+// like app_linux_amd64_v1/app (what "goreleaser build" writes), or binary
+// archives, flat files named like app_1.4.0_linux_amd64 or
+// app_windows_amd64.exe (what "goreleaser release" writes with
+// "formats: [binary]", the names a GitHub release holds), or both: a
+// platform found both ways is published from its flat file. It signs each
+// binary (BINARY.minisig beside it, for
 // Config.PublicKey) and writes manifest.json and manifest.json.minisig,
 // signed with a minisign secret key made by "minisign -G" (encrypted: the
 // password comes from $MINISIGN_PASSWORD or -password-file; or -W for a
@@ -14,7 +19,12 @@
 //	    -percent 10 -expires 336h
 //
 // Then upload the dist directory (binaries, their .minisig files and the
-// manifest) to the store the fleet polls.
+// manifest) to the store the fleet polls. For a GitHub release that
+// goreleaser already published with binary archives, upload only the
+// .minisig files, then manifest.json.minisig, then manifest.json:
+//
+//	gh release upload v1.4.0 dist/*.minisig
+//	gh release upload v1.4.0 dist/manifest.json
 //
 // To widen, halt or re-sign before expiry, re-sign the published manifest
 // with -resign: it needs only the key and manifest.json (with its
@@ -81,8 +91,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.noPassword, "W", false, "the key is not encrypted (made with minisign -G -W)")
 	fs.StringVar(&o.version, "version", "", "release version, e.g. v1.4.0 (required)")
 	fs.StringVar(&o.channel, "channel", "", "channel name; hosts set to another channel refuse the manifest")
-	fs.StringVar(&o.dist, "dist", "", "GoReleaser-style directory of NAME_OS_ARCH[_VARIANT]/BINARY builds")
-	fs.StringVar(&o.binary, "binary", "", "binary file name inside each platform directory (default: the only file there)")
+	fs.StringVar(&o.dist, "dist", "", "GoReleaser-style dist directory: NAME_OS_ARCH[_VARIANT]/BINARY build directories and/or flat NAME_OS_ARCH[_VARIANT][.exe] binaries (formats: [binary]); a flat binary wins over a directory for the same platform")
+	fs.StringVar(&o.binary, "binary", "", "binary file name inside each platform directory (default: the only file there); flat binaries are taken whatever their name")
 	fs.Var(&o.assets, "asset", "GOOS/GOARCH=PATH of one binary; repeatable, instead of or besides -dist")
 	fs.StringVar(&o.out, "out", "", "directory to write manifest.json into (default: -dist, or the directory of -resign); asset names are relative to it")
 	fs.StringVar(&o.baseURL, "base-url", "", "publish assets as absolute URLs under this URL instead of names relative to the manifest")

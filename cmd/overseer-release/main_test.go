@@ -14,9 +14,13 @@ import (
 func TestPublishVerifiesWithMinisign(t *testing.T) {
 	k := plainKey(t)
 	dist := goreleaserDist(t)
-	stdout, _, err := runIn("-key", k.sec, "-W", "-version", "v1.2.3", "-dist", dist, "-binary", "app", "-percent", "12.5", "-hosts", "canary-1,canary-2", "-expires", "48h")
+	stdout, stderr, err := runIn("-key", k.sec, "-W", "-version", "v1.2.3", "-dist", dist, "-binary", "app", "-percent", "12.5", "-hosts", "canary-1,canary-2", "-expires", "48h")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Build directories alone are the layout, not a mixed one to warn of.
+	if strings.Contains(stderr, "level=WARN") {
+		t.Errorf("a warning for a dist of build directories only:\n%s", stderr)
 	}
 	mf := filepath.Join(dist, "manifest.json")
 	// The real tool accepts what the command signed: the manifest and
@@ -124,6 +128,9 @@ func TestPlatformOf(t *testing.T) {
 		"app_windows_386_sse2":         "windows/386",
 		"app_linux_arm_7":              "linux/arm",
 		"app_linux_mips64le_hardfloat": "linux/mips64le",
+		"app_linux_armv7":              "linux/arm",
+		"app_linux_amd64v3":            "linux/amd64",
+		"app_linux_arm64_v8.0":         "linux/arm64",
 		"config":                       "",
 		"app_linux":                    "",
 	} {

@@ -29,7 +29,7 @@ func publish(o options, stdout io.Writer, log *slog.Logger) error {
 	}
 	builds := map[string]string{}
 	if o.dist != "" {
-		if builds, err = scanDist(o.dist, o.binary); err != nil {
+		if builds, err = scanDist(o.dist, o.binary, log); err != nil {
 			return err
 		}
 	}
