@@ -4,11 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"aead.dev/minisign"
@@ -120,26 +118,9 @@ func TestFlatDistFetched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var decisions []fetcher.Decision
-	host := &fetcher.Manifest{
-		Source:    &fetcher.File{Path: filepath.Join(dist, "manifest.json")},
-		PublicKey: string(pubText),
-		HostID:    "host-1", HostName: "host-1", Platform: "linux/arm64",
-		Running:   strings.Repeat("0", 64),
-		StateFile: os.DevNull,
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-		OnDecision: func(d fetcher.Decision) {
-			mu.Lock()
-			decisions = append(decisions, d)
-			mu.Unlock()
-		},
-	}
 	// The host starts first: a manifest already there when fetcher.File
 	// starts is its baseline, not news.
-	if err := host.Init(); err != nil {
-		t.Fatal(err)
-	}
+	host := newFileHost(t, filepath.Join(dist, "manifest.json"), string(pubText), "linux/arm64")
 	if _, stderr, err := runIn("-key", k.sec, "-W", "-version", "v1.4.0", "-dist", dist); err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
@@ -151,11 +132,8 @@ func TestFlatDistFetched(t *testing.T) {
 			t.Fatal(err)
 		}
 		if r == nil {
-			mu.Lock()
-			n := len(decisions)
-			mu.Unlock()
-			if n > 0 {
-				t.Fatalf("the host decided %+v without taking the binary", decisions)
+			if d := host.decided(); len(d) > 0 {
+				t.Fatalf("the host decided %+v without taking the binary", d)
 			}
 			continue
 		}
@@ -184,8 +162,7 @@ func TestFlatDistFetched(t *testing.T) {
 	if !minisign.Verify(pub, body, sig) {
 		t.Fatalf("the signature the host got does not verify: %q", sig)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	decisions := host.decided()
 	if len(decisions) == 0 {
 		t.Fatal("the host took the binary without a decision")
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-710818af/overseer/fetcher"
 	"github.com/seed-710818af/overseer/manifest"
 )
 
@@ -216,4 +219,50 @@ func verified(t *testing.T, pub, dir string) *manifest.Signed {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// fileHost is a fleet host polling a manifest through fetcher.File, as a
+// service's master would, that records its decisions.
+type fileHost struct {
+	*fetcher.Manifest
+	mu        sync.Mutex
+	decisions []fetcher.Decision
+}
+
+// newFileHost starts a host on the manifest at path, trusting pubText,
+// running nothing yet on platform.
+func newFileHost(t *testing.T, path, pubText, platform string) *fileHost {
+	t.Helper()
+	h := &fileHost{}
+	h.Manifest = &fetcher.Manifest{
+		Source:    &fetcher.File{Path: path},
+		PublicKey: pubText,
+		HostID:    "host-1", HostName: "host-1", Platform: platform,
+		Running:   strings.Repeat("0", 64),
+		StateFile: os.DevNull,
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnDecision: func(d fetcher.Decision) {
+			h.mu.Lock()
+			h.decisions = append(h.decisions, d)
+			h.mu.Unlock()
+		},
+	}
+	if err := h.Init(); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// decided returns the decisions since the last forget.
+func (h *fileHost) decided() []fetcher.Decision {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]fetcher.Decision(nil), h.decisions...)
+}
+
+// forget drops the decisions recorded so far.
+func (h *fileHost) forget() {
+	h.mu.Lock()
+	h.decisions = nil
+	h.mu.Unlock()
 }

@@ -5,13 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -214,31 +212,12 @@ func TestResignUnfreezesAFleet(t *testing.T) {
 	write("app", bin)
 	write("app.minisig", manifest.Sign(key, bin, "app", time.Now()))
 
-	var mu sync.Mutex
-	var decisions []fetcher.Decision
-	host := &fetcher.Manifest{
-		Source:    &fetcher.File{Path: filepath.Join(dir, "manifest.json")},
-		PublicKey: string(pubText),
-		HostID:    "host-1", HostName: "host-1", Platform: "linux/amd64",
-		Running:   strings.Repeat("0", 64),
-		StateFile: os.DevNull,
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-		OnDecision: func(d fetcher.Decision) {
-			mu.Lock()
-			decisions = append(decisions, d)
-			mu.Unlock()
-		},
-	}
-	if err := host.Init(); err != nil {
-		t.Fatal(err)
-	}
+	host := newFileHost(t, filepath.Join(dir, "manifest.json"), string(pubText), "linux/amd64")
 	// poll fetches until the host decides on the manifest (File checks at
 	// most once a second) and returns the decision and what was taken.
 	poll := func() (fetcher.Decision, []byte) {
 		t.Helper()
-		mu.Lock()
-		decisions = nil
-		mu.Unlock()
+		host.forget()
 		for i := 0; i < 10; i++ {
 			r, err := host.Fetch()
 			if err != nil {
@@ -250,15 +229,8 @@ func TestResignUnfreezesAFleet(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			mu.Lock()
-			n := len(decisions)
-			var d fetcher.Decision
-			if n > 0 {
-				d = decisions[0]
-			}
-			mu.Unlock()
-			if n > 0 {
-				return d, body
+			if d := host.decided(); len(d) > 0 {
+				return d[0], body
 			}
 		}
 		t.Fatal("the host did not decide on the manifest in 10 polls")
